@@ -1,0 +1,139 @@
+"""Low-level access to the native core, on flat parameter buffers.
+
+Most users want :class:`nncore.Network`.  This module is for tests,
+benchmarks and anyone who wants the core's functions without the
+network2-style object around them.
+
+A network with layer widths ``sizes`` keeps all of its parameters in one
+contiguous 1-D buffer ``theta``: first every weight matrix in layer order,
+each of network2's ``(n_out, n_in)`` shape, row-major, then every bias
+vector in layer order.  :func:`unpack` gives network2-shaped views into it.
+Examples are rows: ``X`` is ``(n_examples, sizes[0])`` and targets ``Y``
+are ``(n_examples, sizes[-1])``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "COST_CODES",
+    "FLOAT_DTYPES",
+    "n_params",
+    "pack",
+    "unpack",
+    "feedforward",
+    "backprop",
+    "sgd_epoch",
+]
+
+#: Cost names understood by the core, and the codes it uses for them.
+COST_CODES = {
+    "quadratic": _core.COST_QUADRATIC,
+    "cross-entropy": _core.COST_CROSS_ENTROPY,
+}
+
+#: The floating-point types the core is compiled for.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def n_params(sizes) -> int:
+    """Number of entries in the flat parameter buffer for ``sizes``."""
+    return _core.n_params(sizes)
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _cost_code(cost) -> int:
+    name = getattr(cost, "name", cost)
+    try:
+        return COST_CODES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown cost {cost!r}; the core knows {sorted(COST_CODES)}"
+        ) from None
+
+
+def unpack(theta, sizes):
+    """Network2-shaped views into ``theta``: ``(weights, biases)``, lists
+    of ``(n_out, n_in)`` and ``(n_out, 1)`` arrays.  Writing to a view
+    writes to ``theta``."""
+    sizes = [int(s) for s in sizes]
+    if theta.ndim != 1 or theta.shape[0] != n_params(sizes):
+        raise ValueError(
+            f"theta must be 1-D with {n_params(sizes)} entries for sizes {sizes}"
+        )
+    weights, biases, off = [], [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights.append(theta[off : off + n_out * n_in].reshape(n_out, n_in))
+        off += n_out * n_in
+    for n_out in sizes[1:]:
+        biases.append(theta[off : off + n_out].reshape(n_out, 1))
+        off += n_out
+    return weights, biases
+
+
+def pack(weights, biases, dtype=np.float64):
+    """A new flat buffer holding ``weights`` and ``biases`` (network2's
+    lists), in ``dtype``."""
+    dt = _float_dtype(dtype)
+    parts = [np.asarray(w, dtype=dt).ravel() for w in weights]
+    parts += [np.asarray(b, dtype=dt).ravel() for b in biases]
+    return np.ascontiguousarray(np.concatenate(parts), dtype=dt)
+
+
+def _rows(a, dt, name):
+    a = np.ascontiguousarray(a, dtype=dt)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (examples are rows), got shape {a.shape}")
+    return a
+
+
+def feedforward(theta, sizes, X, *, return_z: bool = False):
+    """The network's outputs for the rows of ``X``, ``(n, sizes[-1])``;
+    with ``return_z`` also the output layer's weighted inputs."""
+    dt = _float_dtype(theta.dtype)
+    X = _rows(X, dt, "X")
+    out = np.empty((X.shape[0], int(sizes[-1])), dtype=dt)
+    z = np.empty_like(out) if return_z else None
+    _core.feedforward(theta, sizes, X, out, z)
+    return (out, z) if return_z else out
+
+
+def backprop(theta, sizes, X, Y, cost="cross-entropy"):
+    """Gradient of the cost summed over the rows of ``X``, in ``theta``'s
+    layout (a new buffer)."""
+    dt = _float_dtype(theta.dtype)
+    grad = np.empty_like(theta)
+    _core.backprop(theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"),
+                   _cost_code(cost), grad)
+    return grad
+
+
+def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
+              n=None, cost="cross-entropy"):
+    """One epoch of mini-batch SGD with L2 weight decay, updating ``theta``
+    in place (eqs. 93-94).
+
+    The mini-batches are ``order[k:k + mini_batch_size]``; the last may be
+    shorter.  ``n`` is the training-set size used in the decay factor
+    ``1 - eta*lmbda/n`` and defaults to ``len(order)``.  ``X`` and ``Y``
+    must already have ``theta``'s dtype to avoid a copy per call.
+    """
+    dt = _float_dtype(theta.dtype)
+    if not (theta.flags.c_contiguous and theta.flags.writeable):
+        raise ValueError("theta must be a writeable, contiguous 1-D array")
+    order = np.ascontiguousarray(order, dtype=np.intp)
+    if order.ndim != 1:
+        raise ValueError("order must be a 1-D array of row indices")
+    n = len(order) if n is None else int(n)
+    _core.sgd_epoch(theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"), order,
+                    int(mini_batch_size), float(eta), float(lmbda), n,
+                    _cost_code(cost))
