@@ -1,0 +1,498 @@
+"""The network of chapter 3 -- network2's ``Network`` -- on the native core.
+
+Same names, arguments, defaults, printed lines and return values as the
+book's ``network2``, so the chapter's sessions run as written::
+
+    import nncore as network2
+    from nncore import mnist_loader
+    training_data, validation_data, test_data = mnist_loader.load_data_wrapper()
+    net = network2.Network([784, 30, 10], cost=network2.CrossEntropyCost)
+    net.large_weight_initializer()
+    net.SGD(training_data, 30, 10, 0.5, evaluation_data=test_data,
+            monitor_evaluation_accuracy=True)
+
+Differences, all of which leave the book's defaults alone:
+
+* every epoch runs in one call into the native core; data is converted to
+  arrays once per ``SGD`` call, never per epoch;
+* the caller's data is never modified (network2 shuffles the training list
+  in place; we shuffle an index array);
+* each network owns a ``numpy.random.Generator`` (``seed=``); global random
+  state is never touched;
+* ``dtype=np.float32`` trades precision for speed (float64 is the default);
+* ``SGD`` returns a :class:`History`, which unpacks as network2's four lists;
+* a progress bar is shown when standard output is a terminal, never otherwise;
+* ``total_cost`` adds the L2 term once, 0.5 (lmbda / N) sum ||w||^2 with N the
+  number of examples in ``data`` (as network2 divides by ``len(data)``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from . import native
+from ._convert import Arrays, as_arrays
+from .costs import CrossEntropyCost, cost_from_name, cross_entropy_from_z
+
+__all__ = ["Network", "History", "load", "FORMAT_VERSION"]
+
+#: Version of the JSON model format written by :meth:`Network.save`.
+FORMAT_VERSION = 1
+
+
+class History(tuple):
+    """What :meth:`Network.SGD` returns.
+
+    It is the tuple ``(evaluation_cost, evaluation_accuracy, training_cost,
+    training_accuracy)`` of network2 -- each list has one entry per epoch,
+    empty unless its monitor flag was set, accuracies as counts -- and also
+    carries, as attributes, the same lists by name, accuracies as
+    fractions, the number of examples in each set, and the wall time of
+    each epoch's training in seconds.
+    """
+
+    def __new__(cls, evaluation_cost, evaluation_accuracy, training_cost,
+                training_accuracy, n_evaluation, n_training, epoch_seconds):
+        self = super().__new__(
+            cls, (evaluation_cost, evaluation_accuracy, training_cost, training_accuracy)
+        )
+        self.n_evaluation = n_evaluation
+        self.n_training = n_training
+        self.epoch_seconds = epoch_seconds
+        return self
+
+    evaluation_cost = property(lambda self: self[0])
+    evaluation_accuracy = property(lambda self: self[1])
+    training_cost = property(lambda self: self[2])
+    training_accuracy = property(lambda self: self[3])
+
+    @property
+    def evaluation_accuracy_fraction(self):
+        return [a / self.n_evaluation for a in self[1]] if self.n_evaluation else []
+
+    @property
+    def training_accuracy_fraction(self):
+        return [a / self.n_training for a in self[3]] if self.n_training else []
+
+    def to_dict(self):
+        return {
+            "evaluation_cost": list(self[0]),
+            "evaluation_accuracy": list(self[1]),
+            "training_cost": list(self[2]),
+            "training_accuracy": list(self[3]),
+            "n_evaluation": self.n_evaluation,
+            "n_training": self.n_training,
+            "epoch_seconds": list(self.epoch_seconds),
+        }
+
+    def __repr__(self):
+        return "History(epochs={}, evaluation_accuracy={}, training_accuracy={})".format(
+            len(self.epoch_seconds), self[1], self[3])
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent elsewhere."""
+
+    def __init__(self, stream, enabled):
+        self.stream = stream
+        self.enabled = enabled
+
+    def show(self, epoch, done, total):
+        if self.enabled:
+            width = 30
+            filled = int(width * done / total) if total else width
+            self.stream.write(
+                "\rEpoch {} [{}{}] {}/{}".format(
+                    epoch, "#" * filled, "." * (width - filled), done, total)
+            )
+            self.stream.flush()
+
+    def clear(self):
+        if self.enabled:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+
+
+def _validate_sizes(sizes):
+    try:
+        sizes = [int(s) for s in sizes]
+    except (TypeError, ValueError):
+        raise ValueError(f"sizes must be a list of layer widths, got {sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(
+            f"a network needs at least two layers (inputs and outputs), got sizes={sizes}"
+        )
+    if min(sizes) < 1:
+        raise ValueError(f"every layer needs at least one neuron, got sizes={sizes}")
+    return sizes
+
+
+class Network:
+    """A fully connected network of sigmoid neurons trained by mini-batch SGD.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Neurons per layer, inputs first: ``[784, 30, 10]``.
+    cost : class or str, default ``CrossEntropyCost``
+        ``CrossEntropyCost`` or ``QuadraticCost`` (or their names).
+    seed : int or numpy.random.Generator, optional
+        Seeds the network's own random generator, used to initialize the
+        weights and shuffle the training data.  The same seed gives the same
+        weights, bit for bit.
+    dtype : float64 (default) or float32
+        Precision of the parameters and of all arithmetic.
+    """
+
+    def __init__(self, sizes, cost=CrossEntropyCost, *, seed=None, dtype=np.float64):
+        self.sizes = _validate_sizes(sizes)
+        self.num_layers = len(self.sizes)
+        self.cost = cost_from_name(cost)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in native.FLOAT_DTYPES:
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._theta = np.zeros(native.n_params(self.sizes), dtype=self.dtype)
+        self._weights, self._biases = native.unpack(self._theta, self.sizes)
+        self._lock = threading.Lock()
+        self.default_weight_initializer()
+
+    # -- parameters ---------------------------------------------------------
+    @property
+    def weights(self):
+        """Weight matrices, network2's (n_out, n_in) shape: views into the
+        network's single parameter buffer.  Assigning a list copies it in."""
+        return list(self._weights)
+
+    @weights.setter
+    def weights(self, values):
+        self._assign(values, self._weights, "weights")
+
+    @property
+    def biases(self):
+        """Bias columns, (n_out, 1): views into the parameter buffer."""
+        return list(self._biases)
+
+    @biases.setter
+    def biases(self, values):
+        self._assign(values, self._biases, "biases")
+
+    def _assign(self, values, views, what):
+        values = list(values)
+        if len(values) != len(views):
+            raise ValueError(f"{what}: expected {len(views)} arrays, got {len(values)}")
+        arrays = []
+        for i, (v, view) in enumerate(zip(values, views)):
+            a = np.asarray(v, dtype=np.float64)
+            if a.shape != view.shape and not (a.ndim == 1 and a.shape[0] == view.shape[0]
+                                              and view.shape[1] == 1):
+                raise ValueError(f"{what}[{i}] must have shape {view.shape}, got {a.shape}")
+            arrays.append(a.reshape(view.shape))
+        for a, view in zip(arrays, views):  # all checked: now write
+            view[...] = a
+
+    @property
+    def parameters(self):
+        """The flat parameter buffer (all weights, then all biases)."""
+        return self._theta
+
+    def default_weight_initializer(self):
+        """Biases N(0, 1); weights N(0, 1/n_in), i.e. N(0,1)/sqrt(n_in).
+
+        Draws all biases first, then all weights, layer by layer, from the
+        network's generator, in float64."""
+        self._initialize(scale_by_fan_in=True)
+
+    def large_weight_initializer(self):
+        """Biases and weights N(0, 1), as in chapter 1 (for comparison)."""
+        self._initialize(scale_by_fan_in=False)
+
+    def _initialize(self, scale_by_fan_in):
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        biases = [self.rng.standard_normal((n_out, 1)) for _, n_out in pairs]
+        weights = [self.rng.standard_normal((n_out, n_in)) for n_in, n_out in pairs]
+        if scale_by_fan_in:
+            weights = [w / np.sqrt(w.shape[1]) for w in weights]
+        self.weights = weights
+        self.biases = biases
+
+    # -- evaluation -----------------------------------------------------------
+    def feedforward(self, a):
+        """The network's output for input ``a``.
+
+        A ``(n_in, 1)`` column gives a ``(n_out, 1)`` column, as in network2;
+        a flat vector gives a flat vector; an ``(n, n_in)`` array of rows
+        gives ``(n, n_out)`` rows, all computed in one native call."""
+        a = np.asarray(a)
+        n_in = self.sizes[0]
+        if a.ndim == 2 and a.shape == (n_in, 1):
+            return native.feedforward(self._theta, self.sizes, a.reshape(1, n_in)).reshape(-1, 1)
+        if a.ndim == 1 and a.shape[0] == n_in:
+            return native.feedforward(self._theta, self.sizes, a.reshape(1, n_in))[0]
+        if a.ndim == 2 and a.shape[1] == n_in:
+            return native.feedforward(self._theta, self.sizes, a)
+        raise ValueError(
+            f"feedforward takes a ({n_in}, 1) column or rows of shape (n, {n_in}); got {a.shape}"
+        )
+
+    def _arrays(self, data, name):
+        return as_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name)
+
+    def accuracy(self, data, convert=False):
+        """How many examples of ``data`` the network classifies correctly
+        (the output neuron with the highest activation is the answer).
+
+        ``convert`` is accepted for network2 compatibility; the label form
+        (integer or one-hot) is recognized from the data itself."""
+        arr = self._arrays(data, "data")
+        return self._accuracy(arr)
+
+    def _accuracy(self, arr):
+        if len(arr) == 0:
+            return 0
+        out = native.feedforward(self._theta, self.sizes, arr.X)
+        return int(np.count_nonzero(np.argmax(out, axis=1) == arr.labels))
+
+    def total_cost(self, data, lmbda, convert=False):
+        """The mean cost over ``data`` plus the L2 term
+        0.5 (lmbda / N) sum ||w||^2, added once, with N = len(data).
+
+        ``convert`` is accepted for network2 compatibility; targets are
+        recognized from the data."""
+        return self._total_cost(self._arrays(data, "data"), lmbda)
+
+    def _total_cost(self, arr, lmbda):
+        n = len(arr)
+        if n == 0:
+            return 0.0
+        a, z = native.feedforward(self._theta, self.sizes, arr.X, return_z=True)
+        a = a.astype(np.float64)
+        T = arr.T.astype(np.float64)
+        if self.cost is CrossEntropyCost:
+            c = cross_entropy_from_z(z.astype(np.float64), T)
+        else:
+            c = self.cost.fn(a, T)
+        reg = 0.5 * (lmbda / n) * sum(float(np.sum(w.astype(np.float64) ** 2))
+                                      for w in self._weights)
+        return c / n + reg
+
+    # -- training -------------------------------------------------------------
+    def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
+            evaluation_data=None, monitor_evaluation_cost=False,
+            monitor_evaluation_accuracy=False, monitor_training_cost=False,
+            monitor_training_accuracy=False, *, verbose=True, progress=None):
+        """Train by mini-batch stochastic gradient descent with L2 weight
+        decay (eqs. 93-94) for ``epochs`` epochs.
+
+        Each epoch shuffles the training examples (an index array, drawn
+        from the network's generator), cuts them into mini-batches of
+        ``mini_batch_size`` (the last may be shorter) and updates the
+        weights after each.  After each epoch the requested costs and
+        accuracies are computed, printed (unless ``verbose=False``) and
+        recorded.  Returns a :class:`History`, which unpacks as network2's
+        ``(evaluation_cost, evaluation_accuracy, training_cost,
+        training_accuracy)``.  ``progress`` forces the progress bar on or
+        off; by default it is shown only when standard output is a terminal.
+        """
+        train = self._arrays(training_data, "training_data")
+        n = len(train)
+        if n == 0:
+            raise ValueError("training_data is empty")
+        mbs = int(mini_batch_size)
+        if mbs < 1:
+            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
+        evaluation = None
+        if evaluation_data is not None:
+            evaluation = self._arrays(evaluation_data, "evaluation_data")
+        if (monitor_evaluation_cost or monitor_evaluation_accuracy) and evaluation is None:
+            raise ValueError("monitoring evaluation data needs evaluation_data")
+        out = sys.stdout
+        if progress is None:
+            progress = verbose and getattr(out, "isatty", lambda: False)()
+        bar = _Progress(out, progress)
+        say = (lambda *a: print(*a, file=out)) if verbose else (lambda *a: None)
+        history = History([], [], [], [], len(evaluation) if evaluation is not None else 0,
+                          n, [])
+        # On a terminal the epoch runs in a few chunks so the bar can move;
+        # otherwise in one native call.
+        chunk = max(mbs, -(-n // 20) // mbs * mbs) if progress else n
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this network is already being trained in another thread")
+        try:
+            for j in range(int(epochs)):
+                t0 = time.perf_counter()
+                order = self.rng.permutation(n)
+                for start in range(0, n, chunk):
+                    native.sgd_epoch(self._theta, self.sizes, train.X, train.T,
+                                     order[start:start + chunk], mbs, eta, lmbda,
+                                     n=n, cost=self.cost)
+                    bar.show(j, min(start + chunk, n), n)
+                history.epoch_seconds.append(time.perf_counter() - t0)
+                bar.clear()
+                say("Epoch {} training complete".format(j))
+                if monitor_training_cost:
+                    cost = self._total_cost(train, lmbda)
+                    history[2].append(cost)
+                    say("Cost on training data: {}".format(cost))
+                if monitor_training_accuracy:
+                    acc = self._accuracy(train)
+                    history[3].append(acc)
+                    say("Accuracy on training data: {} / {}".format(acc, n))
+                if monitor_evaluation_cost:
+                    cost = self._total_cost(evaluation, lmbda)
+                    history[0].append(cost)
+                    say("Cost on evaluation data: {}".format(cost))
+                if monitor_evaluation_accuracy:
+                    acc = self._accuracy(evaluation)
+                    history[1].append(acc)
+                    say("Accuracy on evaluation data: {} / {}".format(acc, len(evaluation)))
+                say()
+        finally:
+            self._lock.release()
+        return history
+
+    def update_mini_batch(self, mini_batch, eta, lmbda, n):
+        """One step of gradient descent on ``mini_batch`` (eqs. 93-94),
+        with ``n`` the size of the whole training set."""
+        arr = self._arrays(mini_batch, "mini_batch")
+        m = len(arr)
+        if m == 0:
+            return
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this network is already being trained in another thread")
+        try:
+            native.sgd_epoch(self._theta, self.sizes, arr.X, arr.T, np.arange(m), m,
+                             eta, lmbda, n=n, cost=self.cost)
+        finally:
+            self._lock.release()
+
+    def backprop(self, x, y):
+        """``(nabla_b, nabla_w)``: the gradient of the cost for the single
+        example ``(x, y)``, as network2-shaped lists."""
+        arr = self._arrays([(x, y)], "backprop")
+        grad = native.backprop(self._theta, self.sizes, arr.X, arr.T, self.cost)
+        nabla_w, nabla_b = native.unpack(grad, self.sizes)
+        return nabla_b, nabla_w
+
+    # -- files ----------------------------------------------------------------
+    def to_dict(self):
+        """The model as network2's JSON keys plus our format version."""
+        return {
+            "sizes": list(self.sizes),
+            "weights": [w.tolist() for w in self._weights],
+            "biases": [b.tolist() for b in self._biases],
+            "cost": self.cost.__name__,
+            "format": "nncore-network",
+            "format_version": FORMAT_VERSION,
+            "dtype": self.dtype.name,
+        }
+
+    def save(self, filename):
+        """Write the network to ``filename`` as JSON that network2's own
+        ``load`` can read.  Atomic: the data goes to a temporary file in the
+        same directory, which then replaces ``filename``; an error leaves any
+        previous file untouched and no temporary file behind."""
+        _atomic_write_text(os.fspath(filename), json.dumps(self.to_dict()))
+
+    def __repr__(self):
+        return "Network({}, cost={}, dtype={})".format(
+            self.sizes, self.cost.__name__, self.dtype.name)
+
+
+def _atomic_write_text(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded; the message names the file."""
+
+
+def _array_list(data, key, shapes, filename):
+    value = data.get(key)
+    if not isinstance(value, list) or len(value) != len(shapes):
+        raise ModelFileError(
+            f"{filename}: '{key}' must be a list of {len(shapes)} arrays")
+    arrays = []
+    for i, (v, shape) in enumerate(zip(value, shapes)):
+        try:
+            a = np.array(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ModelFileError(
+                f"{filename}: {key}[{i}] is not a rectangular array of numbers") from None
+        if a.shape != shape and not (key == "biases" and a.shape == shape[:1]):
+            raise ModelFileError(
+                f"{filename}: {key}[{i}] has shape {a.shape}; sizes say {shape}")
+        if not np.all(np.isfinite(a)):
+            raise ModelFileError(f"{filename}: {key}[{i}] holds NaN or infinite values")
+        arrays.append(a.reshape(shape))
+    return arrays
+
+
+def load(filename):
+    """Load a network saved by :meth:`Network.save` or by the book's
+    network2.  Raises :class:`ModelFileError` naming the file and the
+    problem when the file is not a valid model."""
+    filename = os.fspath(filename)
+    try:
+        with open(filename, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ModelFileError(f"{filename}: cannot read the file ({e.strerror})") from e
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{filename}: not a model file (not UTF-8 text)") from None
+    except json.JSONDecodeError as e:
+        what = "empty" if not raw.strip() else f"not valid JSON ({e.msg} at line {e.lineno})"
+        raise ModelFileError(f"{filename}: not a model file: {what}") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{filename}: a model file holds a JSON object")
+    version = data.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{filename}: format version {version!r} is newer than this nncore "
+            f"reads ({FORMAT_VERSION}); upgrade nncore")
+    sizes = data.get("sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes)):
+        raise ModelFileError(
+            f"{filename}: 'sizes' must be a list of at least two positive integers")
+    cost_name = data.get("cost")
+    try:
+        cost = cost_from_name(cost_name) if isinstance(cost_name, str) else None
+    except ValueError:
+        cost = None
+    if cost is None:
+        raise ModelFileError(
+            f"{filename}: unknown cost {cost_name!r}; expected 'CrossEntropyCost' "
+            "or 'QuadraticCost'")
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    weights = _array_list(data, "weights", [(o, i) for i, o in pairs], filename)
+    biases = _array_list(data, "biases", [(o, 1) for _, o in pairs], filename)
+    dtype = data.get("dtype", "float64")
+    if dtype not in ("float32", "float64"):
+        raise ModelFileError(f"{filename}: dtype must be float32 or float64, got {dtype!r}")
+    net = Network(sizes, cost=cost, dtype=dtype)
+    net.weights = weights
+    net.biases = biases
+    return net
