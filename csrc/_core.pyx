@@ -339,14 +339,14 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
         raise ValueError(f"X has {N} rows but Y has {Y.shape[0]}")
     if mbs < 1:
         raise ValueError(f"mini_batch_size must be at least 1, got {mbs}")
-    if n < 1:
-        raise ValueError(f"n (the training set size) must be at least 1, got {n}")
     if cost not in (_QUADRATIC, _CROSS_ENTROPY):
         raise ValueError(f"unknown cost code {cost}")
     if L > 64:
         raise ValueError("at most 64 layers are supported")
     if total == 0:
         return
+    if n < 1:
+        raise ValueError(f"n (the training set size) must be at least 1, got {n}")
     order_arr = np.asarray(order)
     if order_arr.min() < 0 or order_arr.max() >= N:
         raise IndexError(f"order holds indices outside [0, {N})")
