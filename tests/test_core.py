@@ -273,3 +273,23 @@ def test_bad_arguments_are_refused_before_any_work():
     with pytest.raises(TypeError, match="float32 or float64"):
         native.feedforward(theta.astype(np.float16), sizes, X)
     assert np.array_equal(theta, before)
+
+
+@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-8), (np.float32, 1e-6)])
+def test_hand_worked_2_3_1_example_of_the_reference(dtype, atol):
+    """The reference's hand-worked 2-3-1 example (both costs, eta, lambda
+    and n chosen there), through the native core."""
+    from test_reference import check_hand_worked
+
+    def update(weights, biases, X, Y, eta, lmbda, n, cost):
+        sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        theta = native.pack(weights, biases, dtype)
+        native.sgd_epoch(theta, sizes, X, Y, np.arange(len(X)), len(X), eta, lmbda, n=n,
+                         cost=cost)
+        return native.unpack(theta, sizes)
+
+    def feedforward(weights, biases, X):
+        sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        return native.feedforward(native.pack(weights, biases, dtype), sizes, X)
+
+    check_hand_worked(update, feedforward=feedforward, dtype=dtype, atol=atol)
