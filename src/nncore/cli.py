@@ -124,7 +124,7 @@ def _train(args):
     if args.init == "large":
         net.large_weight_initializer()
     say = (lambda *a: None) if args.quiet else print
-    say("Training {} on {} images: {} epochs, mini-batch {}, eta {}, lmbda {}, {} cost, "
+    say("Training {} on {} images: {} epoch(s), mini-batch {}, eta {}, lmbda {}, {} cost, "
         "{} initialization, {}".format(
             args.sizes, len(train), args.epochs, args.mini_batch_size, args.eta,
             args.lmbda, args.cost, args.init, args.dtype))
@@ -138,7 +138,7 @@ def _train(args):
             epoch, args.evaluation, acc, len(evaluation), acc / len(evaluation), seconds[-1]))
     acc = net._accuracy(test)
     per_epoch = float(np.mean(seconds)) if seconds else 0.0
-    print("Test accuracy: {} / {} ({:.2%}); {:.3f} s per epoch over {} epochs".format(
+    print("Test accuracy: {} / {} ({:.2%}); {:.3f} s per epoch over {} epoch(s)".format(
         acc, len(test), acc / len(test), per_epoch, len(seconds)))
     if args.save:
         net.save(args.save)

