@@ -1,36 +1,71 @@
 # Native core of nncore: feedforward, mini-batch backprop and whole SGD
-# epochs for fully connected sigmoid networks, in float32 or float64.
+# epochs for fully connected networks, in float32 or float64.
 #
-# Conventions (shared with src/nncore/_layout.py):
+# Conventions (shared with src/nncore/native.py):
 #   * examples are rows: X is (n_examples, sizes[0]), C-contiguous;
 #   * all parameters live in one flat buffer `theta`: first every weight
 #     matrix in layer order, each (sizes[l+1], sizes[l]) row-major (the
 #     (out, in) shape of network2), then every bias vector in layer order;
-#   * a gradient buffer has the same layout as `theta`.
+#   * gradient and velocity buffers have the same layout as `theta`.
 #
 # The def functions check shapes and indices once, then run entirely in C
 # with the GIL released.  Matrix products go to BLAS through scipy's
 # function pointers; everything element-wise is fused into single passes.
 
 from cython cimport floating
-from libc.math cimport exp, expf
+from libc.math cimport exp, expf, tanh, tanhf
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
 
-# Cost codes; the Python layer maps cost names to these.
+# Codes shared with the Python layer (src/nncore/native.py maps names to them).
 COST_QUADRATIC = 0
 COST_CROSS_ENTROPY = 1
-cdef enum:
-    _QUADRATIC = 0
-    _CROSS_ENTROPY = 1
+COST_LOG_LIKELIHOOD = 2
+ACT_SIGMOID = 0
+ACT_TANH = 1
+ACT_RELU = 2
+ACT_LINEAR = 3
+ACT_SOFTMAX = 4
 
-# Rows per block when evaluating many examples (bounds the workspace and
-# keeps each block's activations in cache).
 cdef enum:
+    QUADRATIC = 0
+    CROSS_ENTROPY = 1
+    LOG_LIKELIHOOD = 2
+
+cdef enum:
+    SIGMOID = 0
+    TANH = 1
+    RELU = 2
+    LINEAR = 3
+    SOFTMAX = 4
+
+cdef enum:
+    # Rows per block when evaluating many examples (bounds the workspace and
+    # keeps each block's activations in cache).
     FORWARD_BLOCK = 512
+    MAX_LAYERS = 64
 
+
+cdef struct Net:
+    # The shape of a network and the options of a training call.
+    Py_ssize_t n_layers
+    const Py_ssize_t *sizes
+    const Py_ssize_t *w_off
+    const Py_ssize_t *b_off
+    Py_ssize_t n_weights         # weights occupy theta[0:n_weights]
+    Py_ssize_t n_params
+    int hidden                   # activation of the hidden layers
+    int output                   # activation of the output layer
+    int cost
+    double dropout               # probability of dropping a hidden neuron
+    uint64_t seed                # for the dropout masks
+
+
+# ---------------------------------------------------------------------------
+# BLAS
 
 cdef inline void gemm(char ta, char tb, int M, int N, int K,
                       floating alpha, const floating *A, int lda,
@@ -52,109 +87,242 @@ cdef inline void gemm(char ta, char tb, int M, int N, int K,
               <double *> A, &lda, &beta, C, &ldc)
 
 
+# ---------------------------------------------------------------------------
+# Neurons
+
+cdef inline floating fexp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
 cdef inline floating sigmoid(floating z) noexcept nogil:
     """1 / (1 + e^-z) without overflow for any finite z."""
     cdef floating e
-    if floating is float:
-        if z >= 0:
-            return 1.0 / (1.0 + expf(-z))
-        e = expf(z)
-        return e / (1.0 + e)
-    else:
-        if z >= 0:
-            return 1.0 / (1.0 + exp(-z))
-        e = exp(z)
-        return e / (1.0 + e)
+    if z >= 0:
+        return 1 / (1 + fexp(-z))
+    e = fexp(z)
+    return e / (1 + e)
 
 
-cdef inline void bias_sigmoid(floating *Z, const floating *b, Py_ssize_t m,
-                              Py_ssize_t n, floating *zcopy) noexcept nogil:
-    """In place over an (m, n) block: Z <- sigmoid(Z + b), one pass.
-    If zcopy is not NULL, the pre-activation Z + b is stored there too."""
+cdef inline floating activate1(floating z, int act) noexcept nogil:
+    if act == SIGMOID:
+        return sigmoid(z)
+    elif act == TANH:
+        if floating is float:
+            return tanhf(z)
+        else:
+            return tanh(z)
+    elif act == RELU:
+        return z if z > 0 else 0
+    return z
+
+
+cdef inline floating prime_from_a(floating a, int act) noexcept nogil:
+    """f'(z) written in terms of a = f(z), so that z need not be kept."""
+    if act == SIGMOID:
+        return a * (1 - a)
+    elif act == TANH:
+        return 1 - a * a
+    elif act == RELU:
+        return 1 if a > 0 else 0
+    return 1
+
+
+cdef void activate(floating *Z, const floating *b, Py_ssize_t m, Py_ssize_t n,
+                   int act, floating *zcopy) noexcept nogil:
+    """In place over an (m, n) block: Z <- f(Z + b), one pass (softmax: per
+    row, the maximum subtracted before exponentiating).  If zcopy is not
+    NULL, the weighted input Z + b is stored there too."""
     cdef Py_ssize_t i, j
-    cdef floating z
+    cdef floating z, zmax, total
+    cdef floating *row
     for i in range(m):
+        row = Z + i * n
         for j in range(n):
-            z = Z[i * n + j] + b[j]
-            if zcopy != NULL:
-                zcopy[i * n + j] = z
-            Z[i * n + j] = sigmoid(z)
+            row[j] = row[j] + b[j]
+        if zcopy != NULL:
+            memcpy(zcopy + i * n, row, n * sizeof(floating))
+        if act == SOFTMAX:
+            zmax = row[0]
+            for j in range(1, n):
+                if row[j] > zmax:
+                    zmax = row[j]
+            total = 0
+            for j in range(n):
+                row[j] = fexp(row[j] - zmax)
+                total = total + row[j]
+            for j in range(n):
+                row[j] = row[j] / total
+        elif act == SIGMOID:
+            for j in range(n):
+                row[j] = sigmoid(row[j])
+        elif act != LINEAR:
+            for j in range(n):
+                row[j] = activate1(row[j], act)
 
 
-cdef void forward(const floating *theta, const Py_ssize_t *sizes,
-                  Py_ssize_t n_layers, const Py_ssize_t *w_off,
-                  const Py_ssize_t *b_off, const floating *A0, Py_ssize_t m,
-                  floating **acts, floating *zlast) noexcept nogil:
+# ---------------------------------------------------------------------------
+# Dropout masks: a counter-based hash, so that the mask of (mini-batch,
+# layer, neuron) is known without any state.  nncore_reference.dropout
+# computes the same masks in NumPy.
+
+cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
+    """splitmix64: add the golden gamma, then finalize."""
+    cdef uint64_t z = x + <uint64_t> 0x9E3779B97F4A7C15ULL
+    z = (z ^ (z >> 30)) * <uint64_t> 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * <uint64_t> 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef void dropout_mask(floating *mask, uint64_t seed, Py_ssize_t batch,
+                       Py_ssize_t layer, Py_ssize_t width, double p) noexcept nogil:
+    """mask[j] = 1/(1-p) if neuron j of `layer` is kept in mini-batch
+    `batch`, else 0 (inverted dropout)."""
+    cdef Py_ssize_t j
+    cdef uint64_t key, h
+    cdef double u
+    cdef floating keep = <floating> (1.0 / (1.0 - p))
+    for j in range(width):
+        key = ((<uint64_t> batch) << 40) | ((<uint64_t> layer) << 32) | (<uint64_t> j)
+        h = mix64(mix64(key) ^ seed)
+        u = <double> (h >> 11) * (1.0 / 9007199254740992.0)
+        mask[j] = keep if u >= p else 0
+
+
+def dropout_keep(uint64_t seed, Py_ssize_t batch, Py_ssize_t layer, Py_ssize_t width,
+                 double p):
+    """The core's dropout mask as a bool array (True = kept), for tests."""
+    out = np.empty(width, dtype=np.float64)
+    cdef double[::1] o = out
+    if width > 0:
+        dropout_mask(&o[0], seed, batch, layer, width, p)
+    return out > 0
+
+
+# ---------------------------------------------------------------------------
+# Forward and backward passes
+
+cdef void forward(const Net *net, const floating *theta, const floating *A0,
+                  Py_ssize_t m, floating **acts, floating *zlast,
+                  floating **masks) noexcept nogil:
     """Feed m rows A0 forward; acts[l] (l = 1..n_layers-1) receives layer l's
     activations, (m, sizes[l]).  zlast, if not NULL, receives the output
-    layer's weighted inputs."""
-    cdef Py_ssize_t l
+    layer's weighted inputs.  masks, if not NULL, holds a dropout mask per
+    hidden layer (masks[l], sizes[l] entries), applied to its activations."""
+    cdef Py_ssize_t l, i, j, L = net.n_layers
     cdef const floating *prev = A0
     cdef int n_in, n_out
-    for l in range(1, n_layers):
-        n_in = <int> sizes[l - 1]
-        n_out = <int> sizes[l]
+    cdef floating *row
+    for l in range(1, L):
+        n_in = <int> net.sizes[l - 1]
+        n_out = <int> net.sizes[l]
         # Z = A_prev . W^T  (W is (n_out, n_in) row-major)
         gemm(c'N', c'T', <int> m, n_out, n_in, <floating> 1.0, prev, n_in,
-             theta + w_off[l - 1], n_in, <floating> 0.0, acts[l], n_out)
-        bias_sigmoid(acts[l], theta + b_off[l - 1], m, n_out,
-                     zlast if l == n_layers - 1 else <floating *> NULL)
+             theta + net.w_off[l - 1], n_in, <floating> 0.0, acts[l], n_out)
+        if l == L - 1:
+            activate(acts[l], theta + net.b_off[l - 1], m, n_out, net.output, zlast)
+        else:
+            activate(acts[l], theta + net.b_off[l - 1], m, n_out, net.hidden,
+                     <floating *> NULL)
+            if masks != NULL:
+                for i in range(m):
+                    row = acts[l] + i * n_out
+                    for j in range(n_out):
+                        row[j] = row[j] * masks[l][j]
         prev = acts[l]
 
 
-cdef void output_delta(floating *delta, const floating *aL, const floating *Y,
-                       const Py_ssize_t *rows, Py_ssize_t m, Py_ssize_t n,
-                       int cost) noexcept nogil:
-    """delta^L for m examples; row i's target is Y[rows[i]] (or Y[i] when
-    rows is NULL).  Cross-entropy: a - y (eq. 66); quadratic: (a - y) a (1 - a)."""
-    cdef Py_ssize_t i, j, r
-    cdef floating a
+cdef void output_delta(const Net *net, floating *delta, const floating *aL,
+                       const floating *Y, const Py_ssize_t *rows, Py_ssize_t m) noexcept nogil:
+    """delta^L (BP1) for m examples; row i's target is Y[rows[i]] (Y[i] when
+    rows is NULL).  Cross-entropy with sigmoid outputs and log-likelihood
+    with softmax outputs: a - y (eqs. 66, 84); quadratic: (a - y) f'(z), or
+    for softmax outputs the Jacobian product a_j((a-y)_j - sum_k (a-y)_k a_k)."""
+    cdef Py_ssize_t i, j, r, n = net.sizes[net.n_layers - 1]
+    cdef floating a, s
     cdef const floating *y
+    cdef floating *d
+    cdef const floating *arow
     for i in range(m):
         r = rows[i] if rows != NULL else i
         y = Y + r * n
+        d = delta + i * n
+        arow = aL + i * n
         for j in range(n):
-            a = aL[i * n + j]
-            if cost == _QUADRATIC:
-                delta[i * n + j] = (a - y[j]) * a * (1 - a)
-            else:
-                delta[i * n + j] = a - y[j]
+            d[j] = arow[j] - y[j]
+        if net.cost == QUADRATIC:
+            if net.output == SOFTMAX:
+                s = 0
+                for j in range(n):
+                    s = s + d[j] * arow[j]
+                for j in range(n):
+                    d[j] = arow[j] * (d[j] - s)
+            elif net.output != LINEAR:
+                for j in range(n):
+                    d[j] = d[j] * prime_from_a(arow[j], net.output)
 
 
-cdef inline void times_sigmoid_prime(floating *D, const floating *A,
-                                     Py_ssize_t count) noexcept nogil:
-    """D <- D * sigma'(z), with sigma'(z) = a (1 - a) taken from the stored
-    activations (eq. BP2's Hadamard factor)."""
-    cdef Py_ssize_t i
-    for i in range(count):
-        D[i] = D[i] * (A[i] * (1 - A[i]))
+cdef void times_prime(floating *D, const floating *A, Py_ssize_t m, Py_ssize_t n,
+                      int act, const floating *mask, double p) noexcept nogil:
+    """D <- D * f'(z) (BP2's Hadamard factor), f'(z) taken from the stored
+    activations A.  With a dropout mask (inverted: kept activations were
+    scaled by 1/(1-p)), D <- D * f'(z) * mask; the unscaled activation of a
+    kept neuron is A * (1 - p)."""
+    cdef Py_ssize_t i, j
+    cdef floating *d
+    cdef const floating *a
+    cdef floating unscale = <floating> (1.0 - p)
+    for i in range(m):
+        d = D + i * n
+        a = A + i * n
+        if mask == NULL:
+            if act == SIGMOID:
+                for j in range(n):
+                    d[j] = d[j] * (a[j] * (1 - a[j]))
+            elif act != LINEAR:
+                for j in range(n):
+                    d[j] = d[j] * prime_from_a(a[j], act)
+        else:
+            for j in range(n):
+                if mask[j] != 0:
+                    d[j] = d[j] * prime_from_a(a[j] * unscale, act) * mask[j]
+                else:
+                    d[j] = 0
 
 
-cdef void backward(floating *theta, floating *grad, const Py_ssize_t *sizes,
-                   Py_ssize_t n_layers, const Py_ssize_t *w_off,
-                   const Py_ssize_t *b_off, Py_ssize_t m, floating **acts,
-                   floating *delta, floating *spare, floating w_scale,
+cdef inline floating sgn(floating w) noexcept nogil:
+    return (w > 0) - (w < 0)
+
+
+cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m,
+                   floating **acts, floating *delta, floating *spare,
+                   floating **masks, floating w_scale, floating l1_step,
                    floating step) noexcept nogil:
     """Back-propagate delta (the output layer's, (m, sizes[-1])) through
     the network whose forward pass left its activations in acts.
 
     If grad is not NULL, the gradients summed over the m examples are
     written into grad (theta's layout) and theta is left alone.
-    Otherwise theta is updated in place by eqs. (93)-(94):
-        W <- w_scale * W - step * sum_x dC_x/dW,  b <- b - step * sum_x dC_x/db
-    with w_scale = 1 - eta*lambda/n and step = eta/m.  Layer l's delta for
-    the layer below is computed from W_l before W_l changes, so the result
-    is the same as computing every gradient first.
+    Otherwise theta is updated in place by eqs. (93)-(94) with L1 (eq. 97):
+        W <- w_scale W - l1_step sgn(W) - step sum_x dC_x/dW,
+        b <- b - step sum_x dC_x/db
+    with w_scale = 1 - eta*l2/n, l1_step = eta*l1/n and step = eta/m.
+    Layer l's delta for the layer below is computed from W_l before W_l
+    changes, so the result equals computing every gradient first.
     """
-    cdef Py_ssize_t l, i, j, n_in, n_out
+    cdef Py_ssize_t l, i, j, n_in, n_out, count
     cdef floating s
     cdef floating *b
+    cdef floating *W
     cdef floating *tmp
-    for l in range(n_layers - 1, 0, -1):
-        n_in = sizes[l - 1]
-        n_out = sizes[l]
-        # bias: the column sums of delta
-        b = (grad if grad != NULL else theta) + b_off[l - 1]
+    for l in range(net.n_layers - 1, 0, -1):
+        n_in = net.sizes[l - 1]
+        n_out = net.sizes[l]
+        W = theta + net.w_off[l - 1]
+        # bias: the column sums of delta (BP3)
+        b = (grad if grad != NULL else theta) + net.b_off[l - 1]
         for j in range(n_out):
             s = 0
             for i in range(m):
@@ -164,23 +332,63 @@ cdef void backward(floating *theta, floating *grad, const Py_ssize_t *sizes,
             else:
                 b[j] = b[j] - step * s
         if l > 1:
-            # delta_prev = (delta . W) * sigma'(z_prev)
+            # delta_prev = (delta . W) * f'(z_prev)   (BP2)
             gemm(c'N', c'N', <int> m, <int> n_in, <int> n_out, <floating> 1.0,
-                 delta, <int> n_out, theta + w_off[l - 1], <int> n_in,
-                 <floating> 0.0, spare, <int> n_in)
-            times_sigmoid_prime(spare, acts[l - 1], m * n_in)
-        # weights: delta^T . A_prev, summed over the m rows by the product
+                 delta, <int> n_out, W, <int> n_in, <floating> 0.0, spare, <int> n_in)
+            times_prime(spare, acts[l - 1], m, n_in, net.hidden,
+                        masks[l - 1] if masks != NULL else <floating *> NULL,
+                        net.dropout)
+        # weights: delta^T . A_prev, summed over the m rows by the product (BP4)
         if grad != NULL:
             gemm(c'T', c'N', <int> n_out, <int> n_in, <int> m, <floating> 1.0,
                  delta, <int> n_out, acts[l - 1], <int> n_in, <floating> 0.0,
-                 grad + w_off[l - 1], <int> n_in)
+                 grad + net.w_off[l - 1], <int> n_in)
+        elif l1_step != 0:
+            count = n_out * n_in
+            for i in range(count):
+                W[i] = w_scale * W[i] - l1_step * sgn(W[i])
+            gemm(c'T', c'N', <int> n_out, <int> n_in, <int> m, -step,
+                 delta, <int> n_out, acts[l - 1], <int> n_in, <floating> 1.0,
+                 W, <int> n_in)
         else:
             gemm(c'T', c'N', <int> n_out, <int> n_in, <int> m, -step,
                  delta, <int> n_out, acts[l - 1], <int> n_in, w_scale,
-                 theta + w_off[l - 1], <int> n_in)
+                 W, <int> n_in)
         tmp = delta
         delta = spare
         spare = tmp
+
+
+cdef void momentum_step(const Net *net, floating *theta, floating *vel,
+                        const floating *grad, Py_ssize_t m, double eta,
+                        double l2, double l1, double n, double mu,
+                        bint nesterov) noexcept nogil:
+    """One step of momentum (eqs. 107-108) or Nesterov's method, from the
+    summed gradient `grad` of this mini-batch:
+        v <- mu v - eta (grad/m + (l2/n) w + (l1/n) sgn(w))   (weights)
+        v <- mu v - eta grad/m                                (biases)
+        w <- w + v.
+    For Nesterov, theta holds the look-ahead point w + mu v_old, where the
+    gradient was taken (so is the regularization term), and the new
+    parameters are w + v_new = theta - mu v_old + v_new."""
+    cdef Py_ssize_t i
+    cdef floating v_old, v_new, g, w
+    cdef floating c_grad = <floating> (eta / m)
+    cdef floating c_l2 = <floating> (eta * l2 / n)
+    cdef floating c_l1 = <floating> (eta * l1 / n)
+    cdef floating fmu = <floating> mu
+    for i in range(net.n_params):
+        w = theta[i]
+        g = c_grad * grad[i]
+        if i < net.n_weights:
+            g = g + c_l2 * w + c_l1 * sgn(w)
+        v_old = vel[i]
+        v_new = fmu * v_old - g
+        vel[i] = v_new
+        if nesterov:
+            theta[i] = w - fmu * v_old + v_new
+        else:
+            theta[i] = w + v_new
 
 
 # ---------------------------------------------------------------------------
@@ -188,9 +396,8 @@ cdef void backward(floating *theta, floating *grad, const Py_ssize_t *sizes,
 # write out of bounds, then release the GIL for all of the work.
 
 cdef class _Layout:
-    """Offsets of each layer's weights and biases in theta, plus the
-    workspace (activations and two delta buffers) for `rows` examples."""
-    cdef Py_ssize_t n_layers, n_params, max_width, act_total
+    """Offsets of each layer's weights and biases in theta."""
+    cdef Py_ssize_t n_layers, n_params, n_weights, max_width, act_total
     cdef Py_ssize_t[::1] sizes, w_off, b_off
 
     def __cinit__(self, sizes):
@@ -198,6 +405,8 @@ cdef class _Layout:
         sz = np.ascontiguousarray(sizes, dtype=np.intp)
         if sz.ndim != 1 or sz.shape[0] < 2:
             raise ValueError("sizes must list at least two layer widths")
+        if sz.shape[0] > MAX_LAYERS:
+            raise ValueError(f"at most {MAX_LAYERS} layers are supported")
         if (sz < 1).any():
             raise ValueError(f"every layer width must be at least 1, got {list(sz)}")
         self.sizes = sz
@@ -207,6 +416,7 @@ cdef class _Layout:
         for l in range(self.n_layers - 1):
             self.w_off[l] = off
             off += sz[l + 1] * sz[l]
+        self.n_weights = off
         for l in range(self.n_layers - 1):
             self.b_off[l] = off
             off += sz[l + 1]
@@ -214,19 +424,40 @@ cdef class _Layout:
         self.max_width = int(sz[1:].max())
         self.act_total = int(sz.sum())
 
-
-cdef Py_ssize_t _n_params(sizes) except -1:
-    return _Layout(sizes).n_params
+    cdef Net net(self, int hidden, int output, int cost) except *:
+        cdef Net net
+        if hidden not in (SIGMOID, TANH, RELU, LINEAR):
+            raise ValueError(f"unknown hidden activation code {hidden}")
+        if output not in (SIGMOID, TANH, RELU, LINEAR, SOFTMAX):
+            raise ValueError(f"unknown output activation code {output}")
+        if cost not in (QUADRATIC, CROSS_ENTROPY, LOG_LIKELIHOOD):
+            raise ValueError(f"unknown cost code {cost}")
+        if cost == CROSS_ENTROPY and output != SIGMOID:
+            raise ValueError("the cross-entropy cost needs sigmoid output neurons")
+        if cost == LOG_LIKELIHOOD and output != SOFTMAX:
+            raise ValueError("the log-likelihood cost needs a softmax output layer")
+        net.n_layers = self.n_layers
+        net.sizes = &self.sizes[0]
+        net.w_off = &self.w_off[0]
+        net.b_off = &self.b_off[0]
+        net.n_weights = self.n_weights
+        net.n_params = self.n_params
+        net.hidden = hidden
+        net.output = output
+        net.cost = cost
+        net.dropout = 0
+        net.seed = 0
+        return net
 
 
 def n_params(sizes):
     """Length of the flat parameter buffer for a network of these sizes."""
-    return _n_params(sizes)
+    return _Layout(sizes).n_params
 
 
-cdef _check_theta(_Layout lay, Py_ssize_t n):
+cdef _check_theta(_Layout lay, Py_ssize_t n, str what="theta"):
     if n != lay.n_params:
-        raise ValueError(f"theta has {n} entries; sizes {list(lay.sizes)} "
+        raise ValueError(f"{what} has {n} entries; sizes {list(lay.sizes)} "
                          f"need {lay.n_params}")
 
 
@@ -236,14 +467,26 @@ cdef _check_rows(_Layout lay, Py_ssize_t n_cols, Py_ssize_t layer, str what):
                          f"network has {lay.sizes[layer]} neurons")
 
 
+cdef void carve(floating *work, const Net *net, Py_ssize_t rows, Py_ssize_t first,
+                floating **acts) noexcept nogil:
+    """Point acts[first..n_layers-1] at consecutive (rows, sizes[l]) blocks
+    of work."""
+    cdef Py_ssize_t l, off = 0
+    for l in range(first, net.n_layers):
+        acts[l] = work + off
+        off += rows * net.sizes[l]
+
+
 def feedforward(const floating[::1] theta, sizes, const floating[:, ::1] X,
-                floating[:, ::1] out, floating[:, ::1] z_out=None):
+                floating[:, ::1] out, floating[:, ::1] z_out=None,
+                int hidden=SIGMOID, int output=SIGMOID):
     """Write the network's outputs for the rows of X into out, (n, sizes[-1]).
     If z_out is given it receives the output layer's weighted inputs z."""
     cdef _Layout lay = _Layout(sizes)
+    cdef Net net = lay.net(hidden, output, QUADRATIC)
     cdef Py_ssize_t n = X.shape[0], L = lay.n_layers
     cdef Py_ssize_t n_out = lay.sizes[L - 1]
-    cdef Py_ssize_t start, rows, l, off
+    cdef Py_ssize_t start, rows
     _check_theta(lay, theta.shape[0])
     _check_rows(lay, X.shape[1], 0, "X")
     if out.shape[0] != n or out.shape[1] != n_out:
@@ -255,83 +498,81 @@ def feedforward(const floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef Py_ssize_t block = min(n, FORWARD_BLOCK)
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] work = np.empty(block * lay.act_total, dtype=dtype)
-    cdef floating *acts[64]
-    if L > 64:
-        raise ValueError("at most 64 layers are supported")
+    cdef floating *acts[MAX_LAYERS]
     cdef floating *zp = NULL
     cdef bint want_z = z_out is not None
     with nogil:
-        off = 0
-        for l in range(1, L):
-            acts[l] = &work[off]
-            off += block * lay.sizes[l]
+        carve(&work[0], &net, block, 1, acts)
         start = 0
         while start < n:
             rows = min(block, n - start)
             zp = &z_out[start, 0] if want_z else NULL
-            forward(&theta[0], &lay.sizes[0], L, &lay.w_off[0], &lay.b_off[0],
-                    &X[start, 0], rows, acts, zp)
+            forward(&net, &theta[0], &X[start, 0], rows, acts, zp, NULL)
             memcpy(&out[start, 0], acts[L - 1], rows * n_out * sizeof(floating))
             start += rows
 
 
 def backprop(const floating[::1] theta, sizes, const floating[:, ::1] X,
-             const floating[:, ::1] Y, int cost, floating[::1] grad):
+             const floating[:, ::1] Y, int cost, floating[::1] grad,
+             int hidden=SIGMOID, int output=SIGMOID):
     """Gradients of the cost summed over the rows of X (targets Y), as
     matrix products over the whole mini-batch, written into grad (theta's
     layout)."""
     cdef _Layout lay = _Layout(sizes)
-    cdef Py_ssize_t m = X.shape[0], L = lay.n_layers, l, off
+    cdef Net net = lay.net(hidden, output, cost)
+    cdef Py_ssize_t m = X.shape[0], L = lay.n_layers
     _check_theta(lay, theta.shape[0])
-    _check_theta(lay, grad.shape[0])
+    _check_theta(lay, grad.shape[0], "grad")
     _check_rows(lay, X.shape[1], 0, "X")
     _check_rows(lay, Y.shape[1], L - 1, "Y")
     if Y.shape[0] != m:
         raise ValueError(f"X has {m} rows but Y has {Y.shape[0]}")
-    if cost not in (_QUADRATIC, _CROSS_ENTROPY):
-        raise ValueError(f"unknown cost code {cost}")
-    if L > 64:
-        raise ValueError("at most 64 layers are supported")
     if m == 0:
         grad[:] = 0
         return
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] work = np.empty(m * (lay.act_total + 2 * lay.max_width),
                                        dtype=dtype)
-    cdef floating *acts[64]
+    cdef floating *acts[MAX_LAYERS]
     cdef floating *delta
     cdef floating *spare
     with nogil:
         acts[0] = <floating *> &X[0, 0]
-        off = 0
-        for l in range(1, L):
-            acts[l] = &work[off]
-            off += m * lay.sizes[l]
-        delta = &work[off]
+        carve(&work[0], &net, m, 1, acts)
+        delta = acts[L - 1] + m * lay.sizes[L - 1]
         spare = delta + m * lay.max_width
-        forward(&theta[0], &lay.sizes[0], L, &lay.w_off[0], &lay.b_off[0],
-                &X[0, 0], m, acts, NULL)
-        output_delta(delta, acts[L - 1], &Y[0, 0], NULL, m, lay.sizes[L - 1], cost)
-        backward(<floating *> &theta[0], &grad[0], &lay.sizes[0], L,
-                 &lay.w_off[0], &lay.b_off[0], m, acts, delta, spare, 1, 0)
+        forward(&net, &theta[0], &X[0, 0], m, acts, NULL, NULL)
+        output_delta(&net, delta, acts[L - 1], &Y[0, 0], NULL, m)
+        backward(&net, <floating *> &theta[0], &grad[0], m, acts, delta, spare,
+                 NULL, 1, 0, 0)
 
 
 def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
               const floating[:, ::1] Y, const Py_ssize_t[::1] order,
               Py_ssize_t mini_batch_size, double eta, double lmbda,
-              Py_ssize_t n, int cost):
-    """One epoch of mini-batch SGD with L2 weight decay, in place on theta.
+              Py_ssize_t n, int cost, *, int hidden=SIGMOID, int output=SIGMOID,
+              double l1=0.0, double dropout=0.0, uint64_t seed=0,
+              Py_ssize_t batch_offset=0, double mu=0.0, bint nesterov=False,
+              floating[::1] velocity=None):
+    """One epoch (or part of one) of mini-batch SGD, in place on theta.
 
     The mini-batches are order[k : k + mini_batch_size] for k = 0,
     mini_batch_size, ...; the last may be shorter, and its own size m is
-    used in its update.  n is the size of the training set (for the decay
-    factor 1 - eta*lmbda/n).  Nothing returns to Python between
-    mini-batches.
+    used in its update.  n is the size of the training set (for the
+    regularization terms).  Nothing returns to Python between mini-batches.
+
+    Plain SGD (mu = 0, no Nesterov): eqs. (93)-(94) with L1 (eq. 97), the
+    decay fused into the weight-gradient product.  With mu > 0 or Nesterov,
+    `velocity` (theta's layout) holds the velocities and is updated too.
+    dropout = p drops each hidden neuron with probability p, a new subset
+    per mini-batch, from the hash of (seed, batch_offset + batch index,
+    layer, neuron); kept activations are scaled by 1/(1 - p).
     """
     cdef _Layout lay = _Layout(sizes)
+    cdef Net net = lay.net(hidden, output, cost)
     cdef Py_ssize_t N = X.shape[0], L = lay.n_layers, n_in = lay.sizes[0]
     cdef Py_ssize_t total = order.shape[0], mbs = mini_batch_size
-    cdef Py_ssize_t k, m, i, l, off
+    cdef Py_ssize_t k, m, i, l, batch
     _check_theta(lay, theta.shape[0])
     _check_rows(lay, X.shape[1], 0, "X")
     _check_rows(lay, Y.shape[1], L - 1, "Y")
@@ -339,10 +580,19 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
         raise ValueError(f"X has {N} rows but Y has {Y.shape[0]}")
     if mbs < 1:
         raise ValueError(f"mini_batch_size must be at least 1, got {mbs}")
-    if cost not in (_QUADRATIC, _CROSS_ENTROPY):
-        raise ValueError(f"unknown cost code {cost}")
-    if L > 64:
-        raise ValueError("at most 64 layers are supported")
+    if not (0.0 <= dropout < 1.0):
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    if not (0.0 <= mu < 1.0):
+        raise ValueError(f"mu must lie in [0, 1), got {mu}")
+    if lmbda < 0 or l1 < 0:
+        raise ValueError("the regularization parameters must be >= 0")
+    cdef bint use_momentum = mu > 0 or nesterov
+    if use_momentum:
+        if velocity is None:
+            raise ValueError("momentum needs a velocity buffer")
+        _check_theta(lay, velocity.shape[0], "velocity")
+    if batch_offset < 0:
+        raise ValueError("batch_offset must be >= 0")
     if total == 0:
         return
     if n < 1:
@@ -350,36 +600,67 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     order_arr = np.asarray(order)
     if order_arr.min() < 0 or order_arr.max() >= N:
         raise IndexError(f"order holds indices outside [0, {N})")
+    if batch_offset + (total + mbs - 1) // mbs > (1 << 24):
+        raise ValueError("too many mini-batches in one epoch for the dropout hash (2**24)")
+    net.dropout = dropout
+    net.seed = seed
     mbs = min(mbs, total)
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] work = np.empty(mbs * (lay.act_total + 2 * lay.max_width),
-                                       dtype=dtype)
-    cdef floating *acts[64]
+    # activations of every layer (layer 0: the gathered inputs), two delta
+    # buffers, a mask per layer, and a gradient buffer for momentum
+    cdef Py_ssize_t n_work = (mbs * (lay.act_total + 2 * lay.max_width)
+                              + lay.act_total
+                              + (lay.n_params if use_momentum else 0))
+    cdef floating[::1] work = np.empty(n_work, dtype=dtype)
+    cdef floating *acts[MAX_LAYERS]
+    cdef floating *masks[MAX_LAYERS]
     cdef floating *delta
     cdef floating *spare
+    cdef floating *grad = NULL
+    cdef floating *mask_base
+    cdef floating *vel = &velocity[0] if use_momentum else NULL
+    cdef bint use_dropout = dropout > 0 and L > 2
     cdef floating w_scale = <floating> (1.0 - eta * lmbda / n)
+    cdef floating l1_step = <floating> (eta * l1 / n)
+    cdef Py_ssize_t j
     with nogil:
-        off = 0
-        for l in range(L):
-            acts[l] = &work[off]
-            off += mbs * lay.sizes[l]
-        delta = &work[off]
+        carve(&work[0], &net, mbs, 0, acts)
+        delta = acts[L - 1] + mbs * lay.sizes[L - 1]
         spare = delta + mbs * lay.max_width
+        mask_base = spare + mbs * lay.max_width
+        for l in range(L):
+            masks[l] = mask_base
+            mask_base += lay.sizes[l]
+        if use_momentum:
+            grad = mask_base
         k = 0
+        batch = batch_offset
         while k < total:
             m = min(mbs, total - k)
             # gather the mini-batch's rows once; BLAS then reads them from cache
             for i in range(m):
-                memcpy(acts[0] + i * n_in, &X[order[k + i], 0],
-                       n_in * sizeof(floating))
-            forward(&theta[0], &lay.sizes[0], L, &lay.w_off[0], &lay.b_off[0],
-                    acts[0], m, acts, NULL)
-            output_delta(delta, acts[L - 1], &Y[0, 0], &order[k], m,
-                         lay.sizes[L - 1], cost)
-            backward(&theta[0], NULL, &lay.sizes[0], L, &lay.w_off[0],
-                     &lay.b_off[0], m, acts, delta, spare, w_scale,
-                     <floating> (eta / m))
+                memcpy(acts[0] + i * n_in, &X[order[k + i], 0], n_in * sizeof(floating))
+            if use_dropout:
+                for l in range(1, L - 1):
+                    dropout_mask(masks[l], seed, batch, l, lay.sizes[l], dropout)
+            if nesterov:
+                # move to the look-ahead point w + mu v
+                for j in range(lay.n_params):
+                    theta[j] = theta[j] + <floating> mu * vel[j]
+            forward(&net, &theta[0], acts[0], m, acts, NULL,
+                    masks if use_dropout else NULL)
+            output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
+            if use_momentum:
+                backward(&net, &theta[0], grad, m, acts, delta, spare,
+                         masks if use_dropout else NULL, 1, 0, 0)
+                momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
+                              <double> n, mu, nesterov)
+            else:
+                backward(&net, &theta[0], NULL, m, acts, delta, spare,
+                         masks if use_dropout else NULL, w_scale, l1_step,
+                         <floating> (eta / m))
             k += m
+            batch += 1
 
 
 def blas_only_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
@@ -391,15 +672,14 @@ def blas_only_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     takes is the floor that BLAS sets for an epoch.  theta is left with
     meaningless values in its weights (the products write into them)."""
     cdef _Layout lay = _Layout(sizes)
+    cdef Net net = lay.net(SIGMOID, SIGMOID, QUADRATIC)
     cdef Py_ssize_t N = X.shape[0], L = lay.n_layers
-    cdef Py_ssize_t k, m, l, off, mbs = mini_batch_size
+    cdef Py_ssize_t k, m, l, mbs = mini_batch_size
     cdef int n_in, n_out
     _check_theta(lay, theta.shape[0])
     _check_rows(lay, X.shape[1], 0, "X")
     if mbs < 1:
         raise ValueError(f"mini_batch_size must be at least 1, got {mbs}")
-    if L > 64:
-        raise ValueError("at most 64 layers are supported")
     if N == 0:
         return
     mbs = min(mbs, N)
@@ -407,15 +687,12 @@ def blas_only_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating[::1] work = np.zeros(mbs * (lay.act_total + 2 * lay.max_width),
                                        dtype=dtype)
     cdef floating[::1] grad = np.zeros(lay.n_params, dtype=dtype)
-    cdef floating *acts[64]
+    cdef floating *acts[MAX_LAYERS]
     cdef floating *delta
     cdef floating *spare
     with nogil:
-        off = 0
-        for l in range(L):
-            acts[l] = &work[off]
-            off += mbs * lay.sizes[l]
-        delta = &work[off]
+        carve(&work[0], &net, mbs, 1, acts)
+        delta = acts[L - 1] + mbs * lay.sizes[L - 1]
         spare = delta + mbs * lay.max_width
         k = 0
         while k < N:
