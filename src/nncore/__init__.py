@@ -5,9 +5,11 @@ Learning' (network2) on a typed Cython core that calls BLAS.
 :class:`nncore.Network`.
 """
 
+from .activations import ACTIVATIONS, softmax
 from .costs import (
     COSTS,
     CrossEntropyCost,
+    LogLikelihoodCost,
     QuadraticCost,
     sigmoid,
     sigmoid_prime,
@@ -25,7 +27,10 @@ __all__ = [
     "FORMAT_VERSION",
     "CrossEntropyCost",
     "QuadraticCost",
+    "LogLikelihoodCost",
     "COSTS",
+    "ACTIVATIONS",
+    "softmax",
     "sigmoid",
     "sigmoid_prime",
     "vectorized_result",

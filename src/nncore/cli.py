@@ -15,7 +15,8 @@ import numpy as np
 
 from .network import Network
 
-_COST_FLAGS = {"cross-entropy": "CrossEntropyCost", "quadratic": "QuadraticCost"}
+_COST_FLAGS = {"cross-entropy": "CrossEntropyCost", "quadratic": "QuadraticCost",
+               "log-likelihood": "LogLikelihoodCost"}
 
 
 def _sizes(text):
@@ -70,6 +71,16 @@ def _nonnegative_float(text):
     return v
 
 
+def _probability(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return v
+
+
 def _add_train(sub):
     p = sub.add_parser(
         "train", help="train a network on MNIST",
@@ -83,7 +94,22 @@ def _add_train(sub):
     p.add_argument("--eta", type=_positive_float, default=0.5, help="learning rate")
     p.add_argument("--lmbda", type=_nonnegative_float, default=5.0,
                    help="L2 regularization parameter")
-    p.add_argument("--cost", choices=sorted(_COST_FLAGS), default="cross-entropy")
+    p.add_argument("--l1", type=_nonnegative_float, default=0.0,
+                   help="L1 regularization parameter (with or instead of --lmbda)")
+    p.add_argument("--cost", choices=sorted(_COST_FLAGS), default="cross-entropy",
+                   help="log-likelihood gives a softmax output layer")
+    p.add_argument("--activation", choices=["sigmoid", "tanh", "relu", "linear"],
+                   default="sigmoid", help="neurons of the hidden layers")
+    p.add_argument("--output-activation",
+                   choices=["sigmoid", "tanh", "relu", "linear", "softmax"], default=None,
+                   help="neurons of the output layer (default: softmax for log-likelihood, "
+                   "else sigmoid)")
+    p.add_argument("--dropout", type=_probability, default=0.0, metavar="P",
+                   help="drop each hidden neuron with probability P, anew per mini-batch")
+    p.add_argument("--momentum", type=_probability, default=0.0, metavar="MU",
+                   help="momentum coefficient mu in [0, 1)")
+    p.add_argument("--nesterov", action="store_true",
+                   help="use Nesterov's accelerated gradient (with --momentum)")
     p.add_argument("--init", choices=["default", "large"], default="default",
                    help="weight initialization: N(0,1)/sqrt(n_in) (default) or N(0,1)")
     p.add_argument("--seed", type=int, default=None)
@@ -120,17 +146,28 @@ def _train(args):
         evaluation = as_arrays((data.X_test, data.y_test), 784, 10, dtype, "test data")
     test = as_arrays((data.X_test, data.y_test), 784, 10, dtype, "test data")
 
-    net = Network(args.sizes, cost=_COST_FLAGS[args.cost], seed=args.seed, dtype=dtype)
+    try:
+        net = Network(args.sizes, cost=_COST_FLAGS[args.cost], seed=args.seed, dtype=dtype,
+                      activation=args.activation, output_activation=args.output_activation)
+    except ValueError as e:
+        raise SystemExit(f"nncore train: {e}") from None
     if args.init == "large":
         net.large_weight_initializer()
     say = (lambda *a: None) if args.quiet else print
-    say("Training {} on {} images: {} epoch(s), mini-batch {}, eta {}, lmbda {}, {} cost, "
-        "{} initialization, {}".format(
-            args.sizes, len(train), args.epochs, args.mini_batch_size, args.eta,
-            args.lmbda, args.cost, args.init, args.dtype))
+    extras = [f"{name} {value}" for name, value in
+              [("l1", args.l1), ("dropout", args.dropout), ("momentum", args.momentum)]
+              if value]
+    if args.nesterov:
+        extras.append("Nesterov")
+    say("Training {} ({} hidden, {} output neurons) on {} images: {} epoch(s), mini-batch {}, "
+        "eta {}, lmbda {}, {} cost, {} initialization, {}{}".format(
+            args.sizes, net.activation, net.output_activation, len(train), args.epochs,
+            args.mini_batch_size, args.eta, args.lmbda, args.cost, args.init, args.dtype,
+            "".join(", " + e for e in extras)))
     seconds = []
     for epoch in range(args.epochs):
-        h = net.SGD(train, 1, args.mini_batch_size, args.eta, lmbda=args.lmbda,
+        h = net.SGD(train, 1, args.mini_batch_size, args.eta, lmbda=args.lmbda, l1=args.l1,
+                    dropout=args.dropout, momentum=args.momentum, nesterov=args.nesterov,
                     verbose=False, progress=sys.stdout.isatty() and not args.quiet)
         seconds.append(h.epoch_seconds[0])
         acc = net._accuracy(evaluation)

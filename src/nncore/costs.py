@@ -17,6 +17,7 @@ __all__ = [
     "sigmoid_prime",
     "QuadraticCost",
     "CrossEntropyCost",
+    "LogLikelihoodCost",
     "COSTS",
     "cost_from_name",
     "vectorized_result",
@@ -85,6 +86,36 @@ class CrossEntropyCost:
         return a - y
 
 
+class LogLikelihoodCost:
+    """C = -ln a_y (eq. 80), for a softmax output layer; output error
+    a - y (eq. 84).  ``y`` is one-hot (or a probability vector: then
+    C = -sum y ln a).  ``fn`` stays finite when an output is exactly 0."""
+
+    name = "log-likelihood"
+
+    @staticmethod
+    def fn(a, y):
+        a = np.asarray(a)
+        if not np.issubdtype(a.dtype, np.floating):
+            a = a.astype(np.float64)
+        y = np.asarray(y, dtype=a.dtype)
+        log_a = np.log(np.maximum(a, np.finfo(a.dtype).tiny))
+        return float(-np.sum(np.where(y != 0, y * log_a, 0)))
+
+    @staticmethod
+    def delta(z, a, y):
+        return a - y
+
+
+def log_likelihood_from_z(z, y):
+    """-sum y ln softmax(z) over all rows, from the weighted inputs z (rows
+    are examples): -sum_j y_j (z_j - logsumexp(z)), exact for any z."""
+    z = np.asarray(z, dtype=np.float64)
+    zmax = np.max(z, axis=-1, keepdims=True)
+    lse = zmax + np.log(np.sum(np.exp(z - zmax), axis=-1, keepdims=True))
+    return float(-np.sum(y * (z - lse)))
+
+
 def cross_entropy_from_z(z, y):
     """Cross-entropy summed over all entries, from the weighted input z:
     -[y ln sigma(z) + (1-y) ln(1 - sigma(z))] = y softplus(-z) + (1-y) softplus(z)."""
@@ -97,8 +128,10 @@ def cross_entropy_from_z(z, y):
 COSTS = {
     "CrossEntropyCost": CrossEntropyCost,
     "QuadraticCost": QuadraticCost,
+    "LogLikelihoodCost": LogLikelihoodCost,
     "cross-entropy": CrossEntropyCost,
     "quadratic": QuadraticCost,
+    "log-likelihood": LogLikelihoodCost,
 }
 
 
@@ -111,11 +144,12 @@ def cost_from_name(cost):
             raise ValueError(
                 f"unknown cost {cost!r}; use one of {sorted(COSTS)}"
             ) from None
-    for cls in (CrossEntropyCost, QuadraticCost):
+    for cls in (CrossEntropyCost, QuadraticCost, LogLikelihoodCost):
         if cost is cls or isinstance(cost, cls):
             return cls
     raise ValueError(
-        f"unknown cost {cost!r}; use nncore.CrossEntropyCost or nncore.QuadraticCost"
+        f"unknown cost {cost!r}; use nncore.CrossEntropyCost, nncore.QuadraticCost "
+        "or nncore.LogLikelihoodCost"
     )
 
 

@@ -20,6 +20,7 @@ from . import _core
 
 __all__ = [
     "COST_CODES",
+    "ACTIVATION_CODES",
     "FLOAT_DTYPES",
     "n_params",
     "pack",
@@ -33,6 +34,17 @@ __all__ = [
 COST_CODES = {
     "quadratic": _core.COST_QUADRATIC,
     "cross-entropy": _core.COST_CROSS_ENTROPY,
+    "log-likelihood": _core.COST_LOG_LIKELIHOOD,
+}
+
+#: Neuron (activation) names understood by the core, and their codes.
+#: "softmax" is for the output layer only.
+ACTIVATION_CODES = {
+    "sigmoid": _core.ACT_SIGMOID,
+    "tanh": _core.ACT_TANH,
+    "relu": _core.ACT_RELU,
+    "linear": _core.ACT_LINEAR,
+    "softmax": _core.ACT_SOFTMAX,
 }
 
 #: The floating-point types the core is compiled for.
@@ -59,6 +71,18 @@ def _cost_code(cost) -> int:
         raise ValueError(
             f"unknown cost {cost!r}; the core knows {sorted(COST_CODES)}"
         ) from None
+
+
+def _act_code(name, where):
+    try:
+        code = ACTIVATION_CODES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown {where} activation {name!r}; use one of {sorted(ACTIVATION_CODES)}"
+        ) from None
+    if where == "hidden" and name == "softmax":
+        raise ValueError("softmax is for the output layer only")
+    return code
 
 
 def unpack(theta, sizes):
@@ -96,36 +120,49 @@ def _rows(a, dt, name):
     return a
 
 
-def feedforward(theta, sizes, X, *, return_z: bool = False):
+def feedforward(theta, sizes, X, *, return_z: bool = False, hidden="sigmoid",
+                output="sigmoid"):
     """The network's outputs for the rows of ``X``, ``(n, sizes[-1])``;
     with ``return_z`` also the output layer's weighted inputs."""
     dt = _float_dtype(theta.dtype)
     X = _rows(X, dt, "X")
     out = np.empty((X.shape[0], int(sizes[-1])), dtype=dt)
     z = np.empty_like(out) if return_z else None
-    _core.feedforward(theta, sizes, X, out, z)
+    _core.feedforward(theta, sizes, X, out, z, _act_code(hidden, "hidden"),
+                      _act_code(output, "output"))
     return (out, z) if return_z else out
 
 
-def backprop(theta, sizes, X, Y, cost="cross-entropy"):
+def backprop(theta, sizes, X, Y, cost="cross-entropy", *, hidden="sigmoid",
+             output="sigmoid"):
     """Gradient of the cost summed over the rows of ``X``, in ``theta``'s
     layout (a new buffer)."""
     dt = _float_dtype(theta.dtype)
     grad = np.empty_like(theta)
     _core.backprop(theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"),
-                   _cost_code(cost), grad)
+                   _cost_code(cost), grad, _act_code(hidden, "hidden"),
+                   _act_code(output, "output"))
     return grad
 
 
 def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
-              n=None, cost="cross-entropy"):
-    """One epoch of mini-batch SGD with L2 weight decay, updating ``theta``
-    in place (eqs. 93-94).
+              n=None, cost="cross-entropy", *, hidden="sigmoid", output="sigmoid",
+              l1=0.0, dropout=0.0, seed=0, batch_offset=0, mu=0.0, nesterov=False,
+              velocity=None):
+    """One epoch of mini-batch SGD, updating ``theta`` in place.
 
     The mini-batches are ``order[k:k + mini_batch_size]``; the last may be
-    shorter.  ``n`` is the training-set size used in the decay factor
-    ``1 - eta*lmbda/n`` and defaults to ``len(order)``.  ``X`` and ``Y``
-    must already have ``theta``'s dtype to avoid a copy per call.
+    shorter.  ``n`` is the training-set size used in the regularization
+    terms and defaults to ``len(order)``.  ``X`` and ``Y`` must already have
+    ``theta``'s dtype to avoid a copy per call.
+
+    Plain SGD follows eqs. (93)-(94), with L1 (``l1``, eq. 97) beside L2
+    (``lmbda``).  ``dropout=p`` drops each hidden neuron with probability p,
+    a new subset per mini-batch drawn from ``seed`` and the mini-batch's
+    index in the epoch (``batch_offset`` + its index in this call); kept
+    activations are scaled by 1/(1-p) (inverted dropout).  ``mu > 0`` or
+    ``nesterov`` uses momentum (eqs. 107-108) or Nesterov's method with the
+    velocities in ``velocity`` (``theta``'s layout, updated in place).
     """
     dt = _float_dtype(theta.dtype)
     if not (theta.flags.c_contiguous and theta.flags.writeable):
@@ -133,7 +170,14 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
     order = np.ascontiguousarray(order, dtype=np.intp)
     if order.ndim != 1:
         raise ValueError("order must be a 1-D array of row indices")
+    if velocity is not None and (velocity.dtype != dt or not velocity.flags.c_contiguous
+                                 or not velocity.flags.writeable):
+        raise ValueError("velocity must be a writeable, contiguous array of theta's dtype")
     n = len(order) if n is None else int(n)
     _core.sgd_epoch(theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"), order,
                     int(mini_batch_size), float(eta), float(lmbda), n,
-                    _cost_code(cost))
+                    _cost_code(cost), hidden=_act_code(hidden, "hidden"),
+                    output=_act_code(output, "output"), l1=float(l1),
+                    dropout=float(dropout), seed=int(seed) & (2**64 - 1),
+                    batch_offset=int(batch_offset), mu=float(mu),
+                    nesterov=bool(nesterov), velocity=velocity)

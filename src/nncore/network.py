@@ -39,7 +39,14 @@ import numpy as np
 
 from . import native
 from ._convert import Arrays, as_arrays
-from .costs import CrossEntropyCost, cost_from_name, cross_entropy_from_z
+from .activations import HIDDEN_ACTIVATIONS, check_combination
+from .costs import (
+    CrossEntropyCost,
+    LogLikelihoodCost,
+    cost_from_name,
+    cross_entropy_from_z,
+    log_likelihood_from_z,
+)
 
 __all__ = ["Network", "History", "load", "FORMAT_VERSION"]
 
@@ -135,14 +142,22 @@ def _validate_sizes(sizes):
 
 
 class Network:
-    """A fully connected network of sigmoid neurons trained by mini-batch SGD.
+    """A fully connected network trained by mini-batch SGD.
 
     Parameters
     ----------
     sizes : list of int
         Neurons per layer, inputs first: ``[784, 30, 10]``.
     cost : class or str, default ``CrossEntropyCost``
-        ``CrossEntropyCost`` or ``QuadraticCost`` (or their names).
+        ``CrossEntropyCost``, ``QuadraticCost`` or ``LogLikelihoodCost``
+        (or their names).  The log-likelihood cost gives a softmax output
+        layer.
+    activation : str, default "sigmoid"
+        The hidden layers' neurons: "sigmoid", "tanh", "relu" or "linear".
+    output_activation : str, optional
+        The output layer's neurons: one of those or "softmax".  By default
+        softmax for the log-likelihood cost and sigmoid otherwise.  The
+        cross-entropy cost needs sigmoid outputs, log-likelihood softmax.
     seed : int or numpy.random.Generator, optional
         Seeds the network's own random generator, used to initialize the
         weights and shuffle the training data.  The same seed gives the same
@@ -151,16 +166,26 @@ class Network:
         Precision of the parameters and of all arithmetic.
     """
 
-    def __init__(self, sizes, cost=CrossEntropyCost, *, seed=None, dtype=np.float64):
+    def __init__(self, sizes, cost=CrossEntropyCost, *, activation="sigmoid",
+                 output_activation=None, seed=None, dtype=np.float64):
         self.sizes = _validate_sizes(sizes)
         self.num_layers = len(self.sizes)
         self.cost = cost_from_name(cost)
+        if activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r} for the hidden layers; "
+                             f"use one of {', '.join(HIDDEN_ACTIVATIONS)}")
+        if output_activation is None:
+            output_activation = "softmax" if self.cost is LogLikelihoodCost else "sigmoid"
+        check_combination(self.cost.name, output_activation)
+        self.activation = activation
+        self.output_activation = output_activation
         self.dtype = np.dtype(dtype)
         if self.dtype not in native.FLOAT_DTYPES:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._theta = np.zeros(native.n_params(self.sizes), dtype=self.dtype)
         self._weights, self._biases = native.unpack(self._theta, self.sizes)
+        self._velocity = None  # momentum's velocities, created on first use
         self._lock = threading.Lock()
         self.default_weight_initializer()
 
@@ -197,6 +222,7 @@ class Network:
             arrays.append(a.reshape(view.shape))
         for a, view in zip(arrays, views):  # all checked: now write
             view[...] = a
+        self._velocity = None  # new parameters: start from rest
 
     @property
     def parameters(self):
@@ -207,8 +233,17 @@ class Network:
         """Biases N(0, 1); weights N(0, 1/n_in), i.e. N(0,1)/sqrt(n_in).
 
         Draws all biases first, then all weights, layer by layer, from the
-        network's generator, in float64."""
+        network's generator, in float64.  For ReLU hidden layers the weights
+        are scaled by a further sqrt(2) (He et al.'s N(0, 2/n_in): a ReLU
+        zeroes half of its inputs' variance, so this keeps the variance of z
+        steady from layer to layer) and the biases by 0.1 (a unit with a
+        large negative bias would start dead)."""
         self._initialize(scale_by_fan_in=True)
+        if self.activation == "relu":
+            for w in self._weights:
+                w *= np.sqrt(2.0)
+            for b in self._biases:
+                b *= 0.1
 
     def large_weight_initializer(self):
         """Biases and weights N(0, 1), as in chapter 1 (for comparison)."""
@@ -233,14 +268,18 @@ class Network:
         a = np.asarray(a)
         n_in = self.sizes[0]
         if a.ndim == 2 and a.shape == (n_in, 1):
-            return native.feedforward(self._theta, self.sizes, a.reshape(1, n_in)).reshape(-1, 1)
+            return self._forward(a.reshape(1, n_in)).reshape(-1, 1)
         if a.ndim == 1 and a.shape[0] == n_in:
-            return native.feedforward(self._theta, self.sizes, a.reshape(1, n_in))[0]
+            return self._forward(a.reshape(1, n_in))[0]
         if a.ndim == 2 and a.shape[1] == n_in:
-            return native.feedforward(self._theta, self.sizes, a)
+            return self._forward(a)
         raise ValueError(
             f"feedforward takes a ({n_in}, 1) column or rows of shape (n, {n_in}); got {a.shape}"
         )
+
+    def _forward(self, X, return_z=False):
+        return native.feedforward(self._theta, self.sizes, X, return_z=return_z,
+                                  hidden=self.activation, output=self.output_activation)
 
     def _arrays(self, data, name):
         return as_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name)
@@ -257,37 +296,42 @@ class Network:
     def _accuracy(self, arr):
         if len(arr) == 0:
             return 0
-        out = native.feedforward(self._theta, self.sizes, arr.X)
+        out = self._forward(arr.X)
         return int(np.count_nonzero(np.argmax(out, axis=1) == arr.labels))
 
-    def total_cost(self, data, lmbda, convert=False):
+    def total_cost(self, data, lmbda, convert=False, *, l1=0.0):
         """The mean cost over ``data`` plus the L2 term
-        0.5 (lmbda / N) sum ||w||^2, added once, with N = len(data).
+        0.5 (lmbda / N) sum ||w||^2 and the L1 term (l1 / N) sum |w| (eq. 95),
+        each added once, with N = len(data).
 
         ``convert`` is accepted for network2 compatibility; targets are
         recognized from the data."""
-        return self._total_cost(self._arrays(data, "data"), lmbda)
+        return self._total_cost(self._arrays(data, "data"), lmbda, l1)
 
-    def _total_cost(self, arr, lmbda):
+    def _total_cost(self, arr, lmbda, l1=0.0):
         n = len(arr)
         if n == 0:
             return 0.0
-        a, z = native.feedforward(self._theta, self.sizes, arr.X, return_z=True)
-        a = a.astype(np.float64)
+        a, z = self._forward(arr.X, return_z=True)
         T = arr.T.astype(np.float64)
         if self.cost is CrossEntropyCost:
             c = cross_entropy_from_z(z.astype(np.float64), T)
+        elif self.cost is LogLikelihoodCost:
+            c = log_likelihood_from_z(z, T)
         else:
-            c = self.cost.fn(a, T)
-        reg = 0.5 * (lmbda / n) * sum(float(np.sum(w.astype(np.float64) ** 2))
-                                      for w in self._weights)
+            c = self.cost.fn(a.astype(np.float64), T)
+        w64 = [w.astype(np.float64) for w in self._weights]
+        reg = 0.5 * (lmbda / n) * sum(float(np.sum(w ** 2)) for w in w64)
+        if l1:
+            reg += (l1 / n) * sum(float(np.sum(np.abs(w))) for w in w64)
         return c / n + reg
 
     # -- training -------------------------------------------------------------
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
             evaluation_data=None, monitor_evaluation_cost=False,
             monitor_evaluation_accuracy=False, monitor_training_cost=False,
-            monitor_training_accuracy=False, *, verbose=True, progress=None):
+            monitor_training_accuracy=False, *, l1=0.0, dropout=0.0, momentum=0.0,
+            nesterov=False, verbose=True, progress=None):
         """Train by mini-batch stochastic gradient descent with L2 weight
         decay (eqs. 93-94) for ``epochs`` epochs.
 
@@ -300,7 +344,26 @@ class Network:
         ``(evaluation_cost, evaluation_accuracy, training_cost,
         training_accuracy)``.  ``progress`` forces the progress bar on or
         off; by default it is shown only when standard output is a terminal.
+
+        Beyond network2 (the defaults leave it unchanged):
+
+        ``l1``
+            L1 regularization (eq. 97), alone or beside L2's ``lmbda``.
+        ``dropout``
+            Probability p of dropping each hidden neuron: a new random subset
+            for each mini-batch; forward and backward passes go through the
+            thinned network.  Kept activations are scaled by 1/(1-p) during
+            training (inverted dropout), so the stored weights are the ones the
+            full network uses -- what the book gets by halving the outgoing
+            weights after training with p = 1/2.
+        ``momentum``
+            mu in [0, 1): momentum-based gradient descent (eqs. 107-108);
+            ``nesterov=True`` for Nesterov's accelerated gradient.  The
+            velocities persist across mini-batches, epochs and calls, until
+            the weights are reinitialized or assigned (or
+            :meth:`reset_velocity`).  mu = 0 without Nesterov is plain SGD.
         """
+        _check_hyper(eta=eta, lmbda=lmbda, l1=l1, dropout=dropout, momentum=momentum)
         train = self._arrays(training_data, "training_data")
         n = len(train)
         if n == 0:
@@ -325,20 +388,23 @@ class Network:
         chunk = max(mbs, -(-n // 20) // mbs * mbs) if progress else n
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this network is already being trained in another thread")
+        options = self._train_options(l1, dropout, momentum, nesterov)
         try:
             for j in range(int(epochs)):
                 t0 = time.perf_counter()
                 order = self.rng.permutation(n)
+                if dropout:
+                    options["seed"] = int(self.rng.integers(2**63))
                 for start in range(0, n, chunk):
                     native.sgd_epoch(self._theta, self.sizes, train.X, train.T,
                                      order[start:start + chunk], mbs, eta, lmbda,
-                                     n=n, cost=self.cost)
+                                     n=n, batch_offset=start // mbs, **options)
                     bar.show(j, min(start + chunk, n), n)
                 history.epoch_seconds.append(time.perf_counter() - t0)
                 bar.clear()
                 say("Epoch {} training complete".format(j))
                 if monitor_training_cost:
-                    cost = self._total_cost(train, lmbda)
+                    cost = self._total_cost(train, lmbda, l1)
                     history[2].append(cost)
                     say("Cost on training data: {}".format(cost))
                 if monitor_training_accuracy:
@@ -346,7 +412,7 @@ class Network:
                     history[3].append(acc)
                     say("Accuracy on training data: {} / {}".format(acc, n))
                 if monitor_evaluation_cost:
-                    cost = self._total_cost(evaluation, lmbda)
+                    cost = self._total_cost(evaluation, lmbda, l1)
                     history[0].append(cost)
                     say("Cost on evaluation data: {}".format(cost))
                 if monitor_evaluation_accuracy:
@@ -358,9 +424,25 @@ class Network:
             self._lock.release()
         return history
 
-    def update_mini_batch(self, mini_batch, eta, lmbda, n):
+    def _train_options(self, l1, dropout, momentum, nesterov):
+        options = dict(cost=self.cost, hidden=self.activation,
+                       output=self.output_activation, l1=l1, dropout=dropout)
+        if momentum or nesterov:
+            if self._velocity is None:
+                self._velocity = np.zeros_like(self._theta)
+            options.update(mu=momentum, nesterov=nesterov, velocity=self._velocity)
+        return options
+
+    def reset_velocity(self):
+        """Forget momentum's velocities (the next step starts from rest)."""
+        self._velocity = None
+
+    def update_mini_batch(self, mini_batch, eta, lmbda, n, *, l1=0.0, dropout=0.0,
+                          momentum=0.0, nesterov=False):
         """One step of gradient descent on ``mini_batch`` (eqs. 93-94),
-        with ``n`` the size of the whole training set."""
+        with ``n`` the size of the whole training set; the keyword options
+        mean what they mean for :meth:`SGD`."""
+        _check_hyper(eta=eta, lmbda=lmbda, l1=l1, dropout=dropout, momentum=momentum)
         arr = self._arrays(mini_batch, "mini_batch")
         m = len(arr)
         if m == 0:
@@ -368,8 +450,11 @@ class Network:
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this network is already being trained in another thread")
         try:
+            options = self._train_options(l1, dropout, momentum, nesterov)
+            if dropout:
+                options["seed"] = int(self.rng.integers(2**63))
             native.sgd_epoch(self._theta, self.sizes, arr.X, arr.T, np.arange(m), m,
-                             eta, lmbda, n=n, cost=self.cost)
+                             eta, lmbda, n=n, **options)
         finally:
             self._lock.release()
 
@@ -377,7 +462,8 @@ class Network:
         """``(nabla_b, nabla_w)``: the gradient of the cost for the single
         example ``(x, y)``, as network2-shaped lists."""
         arr = self._arrays([(x, y)], "backprop")
-        grad = native.backprop(self._theta, self.sizes, arr.X, arr.T, self.cost)
+        grad = native.backprop(self._theta, self.sizes, arr.X, arr.T, self.cost,
+                               hidden=self.activation, output=self.output_activation)
         nabla_w, nabla_b = native.unpack(grad, self.sizes)
         return nabla_b, nabla_w
 
@@ -389,6 +475,8 @@ class Network:
             "weights": [w.tolist() for w in self._weights],
             "biases": [b.tolist() for b in self._biases],
             "cost": self.cost.__name__,
+            "activation": self.activation,
+            "output_activation": self.output_activation,
             "format": "nncore-network",
             "format_version": FORMAT_VERSION,
             "dtype": self.dtype.name,
@@ -402,8 +490,36 @@ class Network:
         _atomic_write_text(os.fspath(filename), json.dumps(self.to_dict()))
 
     def __repr__(self):
-        return "Network({}, cost={}, dtype={})".format(
-            self.sizes, self.cost.__name__, self.dtype.name)
+        extra = ""
+        if self.activation != "sigmoid":
+            extra += ", activation={!r}".format(self.activation)
+        default_out = "softmax" if self.cost is LogLikelihoodCost else "sigmoid"
+        if self.output_activation != default_out:
+            extra += ", output_activation={!r}".format(self.output_activation)
+        return "Network({}, cost={}{}, dtype={})".format(
+            self.sizes, self.cost.__name__, extra, self.dtype.name)
+
+
+def _check_hyper(eta, lmbda, l1, dropout, momentum):
+    """Clear errors for hyper-parameters outside their ranges."""
+    def number(name, v):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {v!r}") from None
+        if v != v:
+            raise ValueError(f"{name} is NaN")
+        return v
+    if not number("eta", eta) > 0:
+        raise ValueError(f"eta (the learning rate) must be > 0, got {eta}")
+    if not number("lmbda", lmbda) >= 0:
+        raise ValueError(f"lmbda (L2 regularization) must be >= 0, got {lmbda}")
+    if not number("l1", l1) >= 0:
+        raise ValueError(f"l1 (L1 regularization) must be >= 0, got {l1}")
+    if not 0 <= number("dropout", dropout) < 1:
+        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout}")
+    if not 0 <= number("momentum", momentum) < 1:
+        raise ValueError(f"momentum (mu) must lie in [0, 1), got {momentum}")
 
 
 def _atomic_write_text(path, text):
@@ -484,15 +600,21 @@ def load(filename):
         cost = None
     if cost is None:
         raise ModelFileError(
-            f"{filename}: unknown cost {cost_name!r}; expected 'CrossEntropyCost' "
-            "or 'QuadraticCost'")
+            f"{filename}: unknown cost {cost_name!r}; expected 'CrossEntropyCost', "
+            "'QuadraticCost' or 'LogLikelihoodCost'")
     pairs = list(zip(sizes[:-1], sizes[1:]))
     weights = _array_list(data, "weights", [(o, i) for i, o in pairs], filename)
     biases = _array_list(data, "biases", [(o, 1) for _, o in pairs], filename)
     dtype = data.get("dtype", "float64")
     if dtype not in ("float32", "float64"):
         raise ModelFileError(f"{filename}: dtype must be float32 or float64, got {dtype!r}")
-    net = Network(sizes, cost=cost, dtype=dtype)
+    activation = data.get("activation", "sigmoid")
+    output_activation = data.get("output_activation")
+    try:
+        net = Network(sizes, cost=cost, dtype=dtype, activation=activation,
+                      output_activation=output_activation)
+    except ValueError as e:
+        raise ModelFileError(f"{filename}: {e}") from None
     net.weights = weights
     net.biases = biases
     return net
