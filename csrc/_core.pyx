@@ -98,12 +98,12 @@ cdef inline floating fexp(floating x) noexcept nogil:
 
 
 cdef inline floating sigmoid(floating z) noexcept nogil:
-    """1 / (1 + e^-z) without overflow for any finite z."""
-    cdef floating e
-    if z >= 0:
-        return 1 / (1 + fexp(-z))
-    e = fexp(z)
-    return e / (1 + e)
+    """1 / (1 + e^-z) without overflow for any finite z: with e = e^-|z|
+    (never above 1), sigma(z) = 1/(1+e) for z >= 0 and e/(1+e) below.
+    Written without a branch on the sign, which is unpredictable."""
+    cdef floating e = fexp(-z if z >= 0 else z)
+    cdef floating r = 1 / (1 + e)
+    return r if z >= 0 else e * r
 
 
 cdef inline floating activate1(floating z, int act) noexcept nogil:
