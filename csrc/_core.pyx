@@ -18,7 +18,12 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+import threading
+
 import numpy as np
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
 
 # Codes shared with the Python layer (src/nncore/native.py maps names to them).
 COST_QUADRATIC = 0
@@ -47,6 +52,9 @@ cdef enum:
     # keeps each block's activations in cache).
     FORWARD_BLOCK = 512
     MAX_LAYERS = 64
+    # Mini-batches between two looks at pending signals (Ctrl-C) while
+    # training on the main thread.
+    SIGNAL_EVERY = 16
 
 
 cdef struct Net:
@@ -290,6 +298,15 @@ cdef void times_prime(floating *D, const floating *A, Py_ssize_t m, Py_ssize_t n
                     d[j] = d[j] * prime_from_a(a[j] * unscale, act) * mask[j]
                 else:
                     d[j] = 0
+
+
+cdef inline bint all_finite(const floating *x, Py_ssize_t count) noexcept nogil:
+    """True when no entry is NaN or infinite (x - x is 0 exactly then)."""
+    cdef Py_ssize_t i
+    cdef floating s = 0
+    for i in range(count):
+        s = s + (x[i] - x[i])
+    return s == 0
 
 
 cdef inline floating sgn(floating w) noexcept nogil:
@@ -553,7 +570,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
               Py_ssize_t n, int cost, *, int hidden=SIGMOID, int output=SIGMOID,
               double l1=0.0, double dropout=0.0, uint64_t seed=0,
               Py_ssize_t batch_offset=0, double mu=0.0, bint nesterov=False,
-              floating[::1] velocity=None):
+              floating[::1] velocity=None, Py_ssize_t[::1] status=None):
     """One epoch (or part of one) of mini-batch SGD, in place on theta.
 
     The mini-batches are order[k : k + mini_batch_size] for k = 0,
@@ -567,6 +584,13 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     dropout = p drops each hidden neuron with probability p, a new subset
     per mini-batch, from the hash of (seed, batch_offset + batch index,
     layer, neuron); kept activations are scaled by 1/(1 - p).
+
+    Returns (examples_done, finite).  Training stops early, before updating
+    anything for that mini-batch, when a mini-batch's output error is NaN or
+    infinite (finite is then False), and on a pending signal such as Ctrl-C
+    when called from the main thread: the signal's exception is raised
+    after the last completed mini-batch, with examples_done written to
+    status[0] if status is given.
     """
     cdef _Layout lay = _Layout(sizes)
     cdef Net net = lay.net(hidden, output, cost)
@@ -593,8 +617,10 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
         _check_theta(lay, velocity.shape[0], "velocity")
     if batch_offset < 0:
         raise ValueError("batch_offset must be >= 0")
+    if status is not None and status.shape[0] < 1:
+        raise ValueError("status needs room for one entry")
     if total == 0:
-        return
+        return 0, True
     if n < 1:
         raise ValueError(f"n (the training set size) must be at least 1, got {n}")
     order_arr = np.asarray(order)
@@ -623,6 +649,9 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating w_scale = <floating> (1.0 - eta * lmbda / n)
     cdef floating l1_step = <floating> (eta * l1 / n)
     cdef Py_ssize_t j
+    cdef bint finite = True
+    cdef bint watch_signals = threading.current_thread() is threading.main_thread()
+    cdef object pending = None
     with nogil:
         carve(&work[0], &net, mbs, 0, acts)
         delta = acts[L - 1] + mbs * lay.sizes[L - 1]
@@ -650,6 +679,12 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             forward(&net, &theta[0], acts[0], m, acts, NULL,
                     masks if use_dropout else NULL)
             output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
+            if not all_finite(delta, m * lay.sizes[L - 1]):
+                finite = False
+                if nesterov:  # back from the look-ahead point
+                    for j in range(lay.n_params):
+                        theta[j] = theta[j] - <floating> mu * vel[j]
+                break
             if use_momentum:
                 backward(&net, &theta[0], grad, m, acts, delta, spare,
                          masks if use_dropout else NULL, 1, 0, 0)
@@ -661,6 +696,19 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                          <floating> (eta / m))
             k += m
             batch += 1
+            if watch_signals and (batch - batch_offset) % SIGNAL_EVERY == 0 and k < total:
+                with gil:
+                    try:
+                        PyErr_CheckSignals()
+                    except BaseException as e:
+                        pending = e
+                if pending is not None:
+                    break
+    if status is not None:
+        status[0] = k
+    if pending is not None:
+        raise pending
+    return k, finite
 
 
 def blas_only_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,

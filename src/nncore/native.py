@@ -148,7 +148,7 @@ def backprop(theta, sizes, X, Y, cost="cross-entropy", *, hidden="sigmoid",
 def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
               n=None, cost="cross-entropy", *, hidden="sigmoid", output="sigmoid",
               l1=0.0, dropout=0.0, seed=0, batch_offset=0, mu=0.0, nesterov=False,
-              velocity=None):
+              velocity=None, status=None):
     """One epoch of mini-batch SGD, updating ``theta`` in place.
 
     The mini-batches are ``order[k:k + mini_batch_size]``; the last may be
@@ -163,6 +163,12 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
     activations are scaled by 1/(1-p) (inverted dropout).  ``mu > 0`` or
     ``nesterov`` uses momentum (eqs. 107-108) or Nesterov's method with the
     velocities in ``velocity`` (``theta``'s layout, updated in place).
+
+    Returns ``(examples_done, finite)``: training stops before the update of
+    a mini-batch whose output is NaN or infinite (``finite`` is then
+    False).  Ctrl-C on the main thread raises KeyboardInterrupt after the
+    mini-batch in progress; ``status`` (a 1-element intp array), if given,
+    then holds the number of examples done.
     """
     dt = _float_dtype(theta.dtype)
     if not (theta.flags.c_contiguous and theta.flags.writeable):
@@ -174,10 +180,10 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
                                  or not velocity.flags.writeable):
         raise ValueError("velocity must be a writeable, contiguous array of theta's dtype")
     n = len(order) if n is None else int(n)
-    _core.sgd_epoch(theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"), order,
+    return _core.sgd_epoch(theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"), order,
                     int(mini_batch_size), float(eta), float(lmbda), n,
                     _cost_code(cost), hidden=_act_code(hidden, "hidden"),
                     output=_act_code(output, "output"), l1=float(l1),
                     dropout=float(dropout), seed=int(seed) & (2**64 - 1),
                     batch_offset=int(batch_offset), mu=float(mu),
-                    nesterov=bool(nesterov), velocity=velocity)
+                    nesterov=bool(nesterov), velocity=velocity, status=status)

@@ -34,12 +34,19 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 
 import numpy as np
 
 from . import native
 from ._convert import Arrays, as_arrays
 from .activations import HIDDEN_ACTIVATIONS, check_combination
+from .training import (
+    History,
+    StopTraining,
+    make_schedule,
+    make_stopping_rule,
+)
 from .costs import (
     CrossEntropyCost,
     LogLikelihoodCost,
@@ -52,56 +59,6 @@ __all__ = ["Network", "History", "load", "FORMAT_VERSION"]
 
 #: Version of the JSON model format written by :meth:`Network.save`.
 FORMAT_VERSION = 1
-
-
-class History(tuple):
-    """What :meth:`Network.SGD` returns.
-
-    It is the tuple ``(evaluation_cost, evaluation_accuracy, training_cost,
-    training_accuracy)`` of network2 -- each list has one entry per epoch,
-    empty unless its monitor flag was set, accuracies as counts -- and also
-    carries, as attributes, the same lists by name, accuracies as
-    fractions, the number of examples in each set, and the wall time of
-    each epoch's training in seconds.
-    """
-
-    def __new__(cls, evaluation_cost, evaluation_accuracy, training_cost,
-                training_accuracy, n_evaluation, n_training, epoch_seconds):
-        self = super().__new__(
-            cls, (evaluation_cost, evaluation_accuracy, training_cost, training_accuracy)
-        )
-        self.n_evaluation = n_evaluation
-        self.n_training = n_training
-        self.epoch_seconds = epoch_seconds
-        return self
-
-    evaluation_cost = property(lambda self: self[0])
-    evaluation_accuracy = property(lambda self: self[1])
-    training_cost = property(lambda self: self[2])
-    training_accuracy = property(lambda self: self[3])
-
-    @property
-    def evaluation_accuracy_fraction(self):
-        return [a / self.n_evaluation for a in self[1]] if self.n_evaluation else []
-
-    @property
-    def training_accuracy_fraction(self):
-        return [a / self.n_training for a in self[3]] if self.n_training else []
-
-    def to_dict(self):
-        return {
-            "evaluation_cost": list(self[0]),
-            "evaluation_accuracy": list(self[1]),
-            "training_cost": list(self[2]),
-            "training_accuracy": list(self[3]),
-            "n_evaluation": self.n_evaluation,
-            "n_training": self.n_training,
-            "epoch_seconds": list(self.epoch_seconds),
-        }
-
-    def __repr__(self):
-        return "History(epochs={}, evaluation_accuracy={}, training_accuracy={})".format(
-            len(self.epoch_seconds), self[1], self[3])
 
 
 class _Progress:
@@ -331,7 +288,9 @@ class Network:
             evaluation_data=None, monitor_evaluation_cost=False,
             monitor_evaluation_accuracy=False, monitor_training_cost=False,
             monitor_training_accuracy=False, *, l1=0.0, dropout=0.0, momentum=0.0,
-            nesterov=False, verbose=True, progress=None):
+            nesterov=False, early_stopping=None, restore_best=False, schedule=None,
+            monitor_every=None, monitor_subset=None, callbacks=(), on_nonfinite="stop",
+            verbose=True, progress=None):
         """Train by mini-batch stochastic gradient descent with L2 weight
         decay (eqs. 93-94) for ``epochs`` epochs.
 
@@ -340,10 +299,11 @@ class Network:
         ``mini_batch_size`` (the last may be shorter) and updates the
         weights after each.  After each epoch the requested costs and
         accuracies are computed, printed (unless ``verbose=False``) and
-        recorded.  Returns a :class:`History`, which unpacks as network2's
-        ``(evaluation_cost, evaluation_accuracy, training_cost,
-        training_accuracy)``.  ``progress`` forces the progress bar on or
-        off; by default it is shown only when standard output is a terminal.
+        recorded.  Returns a :class:`~nncore.training.History`, which
+        unpacks as network2's ``(evaluation_cost, evaluation_accuracy,
+        training_cost, training_accuracy)``.  ``progress`` forces the
+        progress bar on or off; by default it is shown only when standard
+        output is a terminal.
 
         Beyond network2 (the defaults leave it unchanged):
 
@@ -362,67 +322,250 @@ class Network:
             velocities persist across mini-batches, epochs and calls, until
             the weights are reinitialized or assigned (or
             :meth:`reset_velocity`).  mu = 0 without Nesterov is plain SGD.
+        ``early_stopping``
+            n (stop when the evaluation accuracy has not improved for n
+            epochs: the chapter's no-improvement-in-n) or a rule object such
+            as :class:`~nncore.training.DiminishingReturns`.  Needs
+            ``evaluation_data``, whose accuracy is then monitored.
+        ``restore_best``
+            At the end, put back the weights of the epoch with the best
+            evaluation accuracy.
+        ``schedule``
+            The learning rate by epoch: ``"halve"`` (halve eta each time
+            no-improvement-in-n fires, n = ``early_stopping`` or 10, and stop
+            at eta/128), a dict ``{epoch: eta}`` (e.g. ``{20: 0.025}``), or a
+            schedule object.  Each epoch's eta is in ``history.eta``.
+        ``monitor_every``, ``monitor_subset``
+            Monitor the accuracy every ``monitor_every`` mini-batches within
+            each epoch, on the first ``monitor_subset`` evaluation examples
+            (all by default) -- quick feedback, as the chapter suggests.
+            Each point is in ``history.points``.
+        ``callbacks``
+            Functions ``f(network, info)`` called at each monitoring point
+            and at the end of each epoch; ``info`` is a dict (``"kind"``:
+            ``"point"`` or ``"epoch"``, ``"epoch"``, ``"batch"``,
+            ``"examples"``, ``"seconds"``, ``"eta"``, ``"accuracy"``,
+            ``"history"``, ...).  Returning True or raising
+            :class:`~nncore.training.StopTraining` ends training.
+        ``on_nonfinite``
+            If the cost or the weights become NaN or infinite (eta too large):
+            ``"stop"`` (default) ends training with one warning, keeping the
+            last finite weights (those at the end of the last mini-batch
+            whose output was finite, else those at the start of the
+            epoch or monitoring interval); ``"raise"`` does the same, then
+            raises FloatingPointError.
+
+        Ctrl-C ends training after the mini-batch in progress: the network is
+        as of the last completed mini-batch, and the history so far is
+        returned with ``interrupted=True``.
         """
         _check_hyper(eta=eta, lmbda=lmbda, l1=l1, dropout=dropout, momentum=momentum)
+        if on_nonfinite not in ("stop", "raise"):
+            raise ValueError(f"on_nonfinite must be 'stop' or 'raise', got {on_nonfinite!r}")
+        epochs = _count(epochs, "epochs", minimum=0)
+        mbs = _count(mini_batch_size, "mini_batch_size", minimum=1)
+        rule = make_stopping_rule(early_stopping)
+        sched = make_schedule(schedule, patience=getattr(rule, "patience", 10))
+        callbacks = list(callbacks) if callbacks else []
         train = self._arrays(training_data, "training_data")
         n = len(train)
         if n == 0:
             raise ValueError("training_data is empty")
-        mbs = int(mini_batch_size)
-        if mbs < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
         evaluation = None
         if evaluation_data is not None:
             evaluation = self._arrays(evaluation_data, "evaluation_data")
+            if len(evaluation) == 0:
+                raise ValueError("evaluation_data is empty")
+        needs_accuracy = bool(rule or restore_best or getattr(sched, "needs_accuracy", False))
+        if needs_accuracy:
+            if evaluation is None:
+                raise ValueError("early stopping, restore_best and the 'halve' schedule "
+                                 "judge the evaluation accuracy: pass evaluation_data")
+            monitor_evaluation_accuracy = True
         if (monitor_evaluation_cost or monitor_evaluation_accuracy) and evaluation is None:
             raise ValueError("monitoring evaluation data needs evaluation_data")
+        if monitor_every is not None:
+            monitor_every = _count(monitor_every, "monitor_every", minimum=1)
+            if evaluation is None:
+                raise ValueError("monitor_every needs evaluation_data to monitor")
+        subset = evaluation
+        if monitor_subset is not None:
+            k = _count(monitor_subset, "monitor_subset", minimum=1)
+            if evaluation is None:
+                raise ValueError("monitor_subset needs evaluation_data")
+            subset = _Subset(evaluation, k)
+
         out = sys.stdout
         if progress is None:
             progress = verbose and getattr(out, "isatty", lambda: False)()
         bar = _Progress(out, progress)
-        say = (lambda *a: print(*a, file=out)) if verbose else (lambda *a: None)
-        history = History([], [], [], [], len(evaluation) if evaluation is not None else 0,
-                          n, [])
-        # On a terminal the epoch runs in a few chunks so the bar can move;
-        # otherwise in one native call.
-        chunk = max(mbs, -(-n // 20) // mbs * mbs) if progress else n
+        say = (lambda *a: print(*a, file=out, flush=True)) if verbose else (lambda *a: None)
+        history = History(n_evaluation=len(evaluation) if evaluation is not None else 0,
+                          n_training=n)
+        if epochs == 0:
+            return history
+        # An epoch runs in one native call unless a progress bar or
+        # monitoring points split it.
+        chunk = n
+        if monitor_every is not None:
+            chunk = min(chunk, monitor_every * mbs)
+        if progress:
+            chunk = min(chunk, max(mbs, -(-n // 20) // mbs * mbs))
+        if sched is not None:
+            sched.start(eta)
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this network is already being trained in another thread")
         options = self._train_options(l1, dropout, momentum, nesterov)
+        status = np.zeros(1, dtype=np.intp)
+        best_theta = None
+        t_start = time.perf_counter()
+        stop = None
         try:
-            for j in range(int(epochs)):
+            for j in range(epochs):
+                eta_j = sched.eta(j) if sched is not None else eta
                 t0 = time.perf_counter()
                 order = self.rng.permutation(n)
                 if dropout:
                     options["seed"] = int(self.rng.integers(2**63))
                 for start in range(0, n, chunk):
-                    native.sgd_epoch(self._theta, self.sizes, train.X, train.T,
-                                     order[start:start + chunk], mbs, eta, lmbda,
-                                     n=n, batch_offset=start // mbs, **options)
+                    snapshot = self._snapshot()
+                    try:
+                        _, finite = native.sgd_epoch(
+                            self._theta, self.sizes, train.X, train.T,
+                            order[start:start + chunk], mbs, eta_j, lmbda, n=n,
+                            batch_offset=start // mbs, status=status, **options)
+                    except KeyboardInterrupt:
+                        stop = "interrupted"
+                        say("Training interrupted in epoch {} after {} of {} examples".format(
+                            j, start + int(status[0]), n))
+                        break
+                    if not finite or not self._finite():
+                        stop = self._nonfinite(snapshot, j, on_nonfinite)
+                        break
                     bar.show(j, min(start + chunk, n), n)
-                history.epoch_seconds.append(time.perf_counter() - t0)
+                    if monitor_every is not None and start + chunk < n:
+                        stop = self._point(history, subset, callbacks, j, start + chunk, mbs,
+                                           eta_j, t_start, say)
+                        if stop:
+                            break
                 bar.clear()
-                say("Epoch {} training complete".format(j))
-                if monitor_training_cost:
-                    cost = self._total_cost(train, lmbda, l1)
-                    history[2].append(cost)
-                    say("Cost on training data: {}".format(cost))
-                if monitor_training_accuracy:
-                    acc = self._accuracy(train)
-                    history[3].append(acc)
-                    say("Accuracy on training data: {} / {}".format(acc, n))
-                if monitor_evaluation_cost:
-                    cost = self._total_cost(evaluation, lmbda, l1)
-                    history[0].append(cost)
-                    say("Cost on evaluation data: {}".format(cost))
+                if stop in ("interrupted", "non-finite"):
+                    break
+                history.epoch_seconds.append(time.perf_counter() - t0)
+                history.eta.append(eta_j)
+                try:
+                    self._epoch_monitors(history, j, train, evaluation, lmbda, l1,
+                                         monitor_training_cost, monitor_training_accuracy,
+                                         monitor_evaluation_cost,
+                                         monitor_evaluation_accuracy, say)
+                except KeyboardInterrupt:
+                    stop = "interrupted"
+                    say("Training interrupted after epoch {}".format(j))
+                    break
                 if monitor_evaluation_accuracy:
-                    acc = self._accuracy(evaluation)
-                    history[1].append(acc)
-                    say("Accuracy on evaluation data: {} / {}".format(acc, len(evaluation)))
-                say()
+                    acc = history.evaluation_accuracy[-1]
+                    if history.best_accuracy is None or acc > history.best_accuracy:
+                        history.best_accuracy, history.best_epoch = acc, j
+                        if restore_best:
+                            best_theta = self._snapshot()
+                if stop:  # a callback at a monitoring point
+                    break
+                if callbacks and self._call(callbacks, dict(
+                        kind="epoch", epoch=j, batch=-(-n // mbs), examples=(j + 1) * n,
+                        seconds=time.perf_counter() - t_start, eta=eta_j,
+                        accuracy=history.evaluation_accuracy[-1] if monitor_evaluation_accuracy
+                        else None, n=history.n_evaluation, history=history)):
+                    stop = "callback"
+                    break
+                if rule is not None and rule.should_stop(history):
+                    stop = "early stopping"
+                    say("Stopping early: {} fired after epoch {} (best: epoch {}, {} / {})".format(
+                        rule, j, history.best_epoch, history.best_accuracy,
+                        history.n_evaluation))
+                    break
+                if sched is not None and not sched.update(j, history):
+                    stop = "learning rate schedule"
+                    say("Stopping: the learning rate reached its floor after epoch {}".format(j))
+                    break
         finally:
             self._lock.release()
+        history.stop_reason = stop or "completed"
+        history.interrupted = stop == "interrupted"
+        if restore_best and best_theta is not None:
+            self._restore(best_theta)
+            history.restored_best = True
+        if stop == "non-finite" and on_nonfinite == "raise":
+            raise FloatingPointError(
+                "training diverged: the cost or the weights became NaN or infinite "
+                "(try a smaller eta); the network keeps its last finite weights")
         return history
+
+    # -- pieces of SGD ----------------------------------------------------------
+    def _snapshot(self):
+        v = None if self._velocity is None else self._velocity.copy()
+        return self._theta.copy(), v
+
+    def _restore(self, snapshot):
+        theta, v = snapshot
+        self._theta[...] = theta
+        if v is not None and self._velocity is not None:
+            self._velocity[...] = v
+
+    def _finite(self):
+        return bool(np.isfinite(self._theta).all())
+
+    def _nonfinite(self, snapshot, epoch, on_nonfinite):
+        if not self._finite():
+            self._restore(snapshot)
+        if on_nonfinite == "stop":
+            warnings.warn(
+                "training stopped in epoch {}: the network's output or weights became "
+                "NaN or infinite (eta may be too large); the network keeps its last "
+                "finite weights".format(epoch), RuntimeWarning, stacklevel=3)
+        return "non-finite"
+
+    def _point(self, history, subset, callbacks, epoch, done, mbs, eta, t_start, say):
+        with np.errstate(all="ignore"):
+            acc = self._accuracy(subset)
+        point = dict(epoch=epoch, batch=-(-done // mbs), examples=epoch * history.n_training
+                     + done, seconds=time.perf_counter() - t_start, eta=eta, accuracy=acc,
+                     n=len(subset))
+        history.points.append(point)
+        say("Epoch {}, {} examples: accuracy {} / {}".format(epoch, done, acc, len(subset)))
+        if callbacks and self._call(callbacks, dict(point, kind="point", history=history)):
+            return "callback"
+        return None
+
+    def _call(self, callbacks, info):
+        for f in callbacks:
+            try:
+                if f(self, info):
+                    return True
+            except StopTraining:
+                return True
+        return False
+
+    def _epoch_monitors(self, history, j, train, evaluation, lmbda, l1, tc, ta, ec, ea, say):
+        n = len(train)
+        say("Epoch {} training complete".format(j))
+        with np.errstate(all="ignore"):
+            if tc:
+                cost = self._total_cost(train, lmbda, l1)
+                history[2].append(cost)
+                say("Cost on training data: {}".format(cost))
+            if ta:
+                acc = self._accuracy(train)
+                history[3].append(acc)
+                say("Accuracy on training data: {} / {}".format(acc, n))
+            if ec:
+                cost = self._total_cost(evaluation, lmbda, l1)
+                history[0].append(cost)
+                say("Cost on evaluation data: {}".format(cost))
+            if ea:
+                acc = self._accuracy(evaluation)
+                history[1].append(acc)
+                say("Accuracy on evaluation data: {} / {}".format(acc, len(evaluation)))
+        say()
 
     def _train_options(self, l1, dropout, momentum, nesterov):
         options = dict(cost=self.cost, hidden=self.activation,
@@ -498,6 +641,29 @@ class Network:
             extra += ", output_activation={!r}".format(self.output_activation)
         return "Network({}, cost={}{}, dtype={})".format(
             self.sizes, self.cost.__name__, extra, self.dtype.name)
+
+
+def _count(value, name, minimum):
+    """A whole number >= minimum, or a clear error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+class _Subset:
+    """The first k examples of converted data (views, no copy)."""
+
+    def __init__(self, arrays, k):
+        k = min(k, len(arrays))
+        self.X, self.T, self.labels = arrays.X[:k], arrays.T[:k], arrays.labels[:k]
+
+    def __len__(self):
+        return self.X.shape[0]
 
 
 def _check_hyper(eta, lmbda, l1, dropout, momentum):
