@@ -122,6 +122,33 @@ def _add_train(sub):
                    help="path to mnist.pkl.gz (default: $NNCORE_DATA, the cache, or a download)")
     p.add_argument("--save", metavar="MODEL.json", default=None,
                    help="save the trained network (network2's JSON format)")
+    g = p.add_argument_group("training control")
+    g.add_argument("--early-stopping", type=_positive_int, default=None, metavar="N",
+                   help="stop when the evaluation accuracy has not improved for N epochs")
+    g.add_argument("--stopping-rule", choices=["no-improvement", "diminishing-returns"],
+                   default="no-improvement",
+                   help="with --early-stopping N: no-improvement-in-N (the chapter's), or "
+                   "stop when the best accuracy gained under --min-gain over the last N epochs")
+    g.add_argument("--min-gain", type=_nonnegative_float, default=0.001,
+                   help="for diminishing-returns: the gain (a fraction; 0.001 = 0.1%%) that "
+                   "N epochs must buy (default 0.001)")
+    g.add_argument("--restore-best", action="store_true",
+                   help="end with the weights of the best epoch")
+    g.add_argument("--schedule", choices=["halve", "step"], default=None,
+                   help="halve: halve eta at each no-improvement-in-N (N from --early-stopping, "
+                   "default 10), stop at eta/128; step: eta from --step-epoch on is --step-eta")
+    g.add_argument("--step-epoch", type=_nonnegative_int, default=20,
+                   help="for --schedule step: the epoch where eta changes (default 20)")
+    g.add_argument("--step-eta", type=_positive_float, default=None,
+                   help="for --schedule step: eta from --step-epoch on (default eta/10)")
+    g.add_argument("--monitor-every", type=_positive_int, default=None, metavar="K",
+                   help="also report the accuracy every K mini-batches")
+    g.add_argument("--monitor-subset", type=_positive_int, default=None, metavar="N",
+                   help="at those points, use the first N evaluation images")
+    g.add_argument("--history", metavar="HISTORY.json", default=None,
+                   help="save the training history as JSON")
+    g.add_argument("--plot", metavar="FIG.png", default=None,
+                   help="plot the evaluation and training accuracy by epoch (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=_train)
 
@@ -164,22 +191,94 @@ def _train(args):
             args.sizes, net.activation, net.output_activation, len(train), args.epochs,
             args.mini_batch_size, args.eta, args.lmbda, args.cost, args.init, args.dtype,
             "".join(", " + e for e in extras)))
-    seconds = []
-    for epoch in range(args.epochs):
-        h = net.SGD(train, 1, args.mini_batch_size, args.eta, lmbda=args.lmbda, l1=args.l1,
-                    dropout=args.dropout, momentum=args.momentum, nesterov=args.nesterov,
-                    verbose=False, progress=sys.stdout.isatty() and not args.quiet)
-        seconds.append(h.epoch_seconds[0])
-        acc = net._accuracy(evaluation)
-        say("Epoch {}: {} accuracy {} / {} ({:.2%}) in {:.2f} s".format(
-            epoch, args.evaluation, acc, len(evaluation), acc / len(evaluation), seconds[-1]))
+    from .training import DiminishingReturns, NoImprovement
+
+    rule = None
+    if args.early_stopping is not None:
+        rule = (NoImprovement(args.early_stopping) if args.stopping_rule == "no-improvement"
+                else DiminishingReturns(args.early_stopping, args.min_gain))
+    schedule = None
+    if args.schedule == "halve":
+        schedule = "halve"  # --early-stopping N is then the halving's patience
+        if args.stopping_rule != "no-improvement":
+            raise SystemExit("nncore train: --schedule halve counts no-improvement-in-N; "
+                             "it does not combine with --stopping-rule diminishing-returns")
+    elif args.schedule == "step":
+        schedule = {args.step_epoch: args.step_eta if args.step_eta else args.eta / 10}
+
+    def report(net, info):
+        if info["kind"] == "epoch":
+            h = info["history"]
+            acc = info["accuracy"]
+            say("Epoch {}: {} accuracy {} / {} ({:.2%}), eta {:g}, {:.2f} s".format(
+                info["epoch"], args.evaluation, acc, info["n"], acc / info["n"], info["eta"],
+                h.epoch_seconds[-1]))
+        else:
+            done = info["examples"] - info["epoch"] * len(train)
+            say("  epoch {}, {} / {} examples: accuracy {} / {} on {} {} {} images".format(
+                info["epoch"], done, len(train), info["accuracy"], info["n"],
+                "the first" if args.monitor_subset else "all", info["n"], args.evaluation))
+
+    history = net.SGD(
+        train, args.epochs, args.mini_batch_size, args.eta, lmbda=args.lmbda,
+        evaluation_data=evaluation, monitor_evaluation_accuracy=True,
+        monitor_training_accuracy=args.plot is not None, l1=args.l1, dropout=args.dropout,
+        momentum=args.momentum, nesterov=args.nesterov,
+        early_stopping=rule, restore_best=args.restore_best, schedule=schedule,
+        monitor_every=args.monitor_every, monitor_subset=args.monitor_subset,
+        callbacks=[report], verbose=False,
+        progress=sys.stdout.isatty() and not args.quiet)
+    if history.stop_reason != "completed":
+        print("Stopped after {} epoch(s): {}{}".format(
+            history.epochs, history.stop_reason,
+            "" if history.best_epoch is None else
+            "; best epoch {} ({} / {}){}".format(
+                history.best_epoch, history.best_accuracy, history.n_evaluation,
+                ", its weights restored" if history.restored_best else "")))
     acc = net._accuracy(test)
+    seconds = history.epoch_seconds
     per_epoch = float(np.mean(seconds)) if seconds else 0.0
     print("Test accuracy: {} / {} ({:.2%}); {:.3f} s per epoch over {} epoch(s)".format(
         acc, len(test), acc / len(test), per_epoch, len(seconds)))
     if args.save:
         net.save(args.save)
         print("Saved the network to {}".format(args.save))
+    if args.history:
+        history.save(args.history)
+        print("Saved the history to {}".format(args.history))
+    if args.plot:
+        from .plotting import plot_history
+        plot_history(history, "accuracy", out=args.plot)
+        print("Saved the plot to {}".format(args.plot))
+    return 130 if history.interrupted else 0
+
+
+def _add_plot(sub):
+    p = sub.add_parser(
+        "plot", help="plot a saved training history",
+        description="Plot a training history saved with --history (or History.save): "
+        "accuracy or cost by epoch, training beside evaluation data.")
+    p.add_argument("history", help="the history JSON file")
+    p.add_argument("-o", "--output", required=True, help="the figure file (.png, .svg, .pdf)")
+    p.add_argument("--metric", choices=["accuracy", "cost"], default="accuracy")
+    p.add_argument("--from-epoch", type=_nonnegative_int, default=0,
+                   help="first epoch to show (the chapter starts some plots at 200)")
+    p.add_argument("--data", nargs="+", choices=["evaluation", "training"],
+                   default=["evaluation", "training"])
+    p.set_defaults(func=_plot)
+
+
+def _plot(args):
+    from .plotting import plot_history
+    from .training import load_history
+    try:
+        history = load_history(args.history)
+        plot_history(history, args.metric, start_epoch=args.from_epoch, data=args.data,
+                     out=args.output)
+    except (ValueError, ImportError) as e:
+        print(f"nncore plot: {e}", file=sys.stderr)
+        return 1
+    print("Saved the plot to {}".format(args.output))
     return 0
 
 
@@ -191,6 +290,7 @@ def build_parser():
                         version="nncore " + __import__("nncore").__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
+    _add_plot(sub)
     return parser
 
 

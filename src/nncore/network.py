@@ -333,7 +333,8 @@ class Network:
         ``schedule``
             The learning rate by epoch: ``"halve"`` (halve eta each time
             no-improvement-in-n fires, n = ``early_stopping`` or 10, and stop
-            at eta/128), a dict ``{epoch: eta}`` (e.g. ``{20: 0.025}``), or a
+            when eta falls to eta/128 -- the schedule, not the rule, then
+            ends training), a dict ``{epoch: eta}`` (e.g. ``{20: 0.025}``), or a
             schedule object.  Each epoch's eta is in ``history.eta``.
         ``monitor_every``, ``monitor_subset``
             Monitor the accuracy every ``monitor_every`` mini-batches within
@@ -366,6 +367,8 @@ class Network:
         mbs = _count(mini_batch_size, "mini_batch_size", minimum=1)
         rule = make_stopping_rule(early_stopping)
         sched = make_schedule(schedule, patience=getattr(rule, "patience", 10))
+        if isinstance(schedule, str) and schedule == "halve":
+            rule = None  # early_stopping gave the halving's patience; the schedule stops
         callbacks = list(callbacks) if callbacks else []
         train = self._arrays(training_data, "training_data")
         n = len(train)
@@ -429,6 +432,7 @@ class Network:
                     options["seed"] = int(self.rng.integers(2**63))
                 for start in range(0, n, chunk):
                     snapshot = self._snapshot()
+                    status[0] = 0
                     try:
                         _, finite = native.sgd_epoch(
                             self._theta, self.sizes, train.X, train.T,
@@ -436,6 +440,7 @@ class Network:
                             batch_offset=start // mbs, status=status, **options)
                     except KeyboardInterrupt:
                         stop = "interrupted"
+                        history.interrupted_at = (j, start + int(status[0]))
                         say("Training interrupted in epoch {} after {} of {} examples".format(
                             j, start + int(status[0]), n))
                         break
@@ -460,6 +465,7 @@ class Network:
                                          monitor_evaluation_accuracy, say)
                 except KeyboardInterrupt:
                     stop = "interrupted"
+                    history.interrupted_at = (j, n)
                     say("Training interrupted after epoch {}".format(j))
                     break
                 if monitor_evaluation_accuracy:

@@ -66,7 +66,8 @@ class History(tuple):
     ``best_epoch``, ``best_accuracy``   the epoch (0-based) with the highest
                         evaluation accuracy (a count), when it was measured
     ``stop_reason``     one of :data:`STOP_REASONS`
-    ``interrupted``     True if Ctrl-C ended training
+    ``interrupted``     True if Ctrl-C ended training; ``interrupted_at`` is
+                        then ``(epoch, examples done in that epoch)``
     ``restored_best``   True if the best epoch's weights were put back
     ``n_evaluation``, ``n_training``    the sizes of the data sets
     """
@@ -85,6 +86,7 @@ class History(tuple):
         self.stop_reason = extra.pop("stop_reason", "completed")
         self.interrupted = bool(extra.pop("interrupted", False))
         self.restored_best = bool(extra.pop("restored_best", False))
+        self.interrupted_at = extra.pop("interrupted_at", None)
         if extra:
             raise TypeError(f"unknown History fields: {sorted(extra)}")
         return self
@@ -127,6 +129,7 @@ class History(tuple):
             "stop_reason": self.stop_reason,
             "interrupted": self.interrupted,
             "restored_best": self.restored_best,
+            "interrupted_at": self.interrupted_at,
         }
 
     @classmethod
