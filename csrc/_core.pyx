@@ -25,6 +25,22 @@ import numpy as np
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
 
+cdef extern from *:
+    """
+    #ifndef NNCORE_BOUNDSCHECK
+    #define NNCORE_BOUNDSCHECK 0
+    #endif
+    #ifndef NNCORE_SANITIZE
+    #define NNCORE_SANITIZE 0
+    #endif
+    """
+    int NNCORE_BOUNDSCHECK
+    int NNCORE_SANITIZE
+
+#: How this copy of the core was compiled: with Cython's bounds checks, and
+#: with AddressSanitizer (both off in a normal build).
+BUILD_CHECKS = {"boundscheck": bool(NNCORE_BOUNDSCHECK), "sanitize": bool(NNCORE_SANITIZE)}
+
 # Codes shared with the Python layer (src/nncore/native.py maps names to them).
 COST_QUADRATIC = 0
 COST_CROSS_ENTROPY = 1
