@@ -1,0 +1,109 @@
+"""Determinism and threads."""
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import nncore
+
+
+def data(seed=0, n=300, d=20, k=4):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)), rng.integers(0, k, n)
+
+
+def train(seed, X, y, **kw):
+    net = nncore.Network([20, 16, 4], seed=seed)
+    h = net.SGD((X, y), 3, 10, 0.5, lmbda=1.0, evaluation_data=(X, y),
+                monitor_evaluation_cost=True, monitor_evaluation_accuracy=True,
+                verbose=False, **kw)
+    return net.parameters.copy(), h
+
+
+@pytest.mark.parametrize("kw", [{}, dict(dropout=0.5, momentum=0.9, nesterov=True)])
+def test_same_seed_is_bit_identical_with_blas_on_one_thread(kw):
+    X, y = data()
+    np.random.seed(7)
+    global_state = np.random.get_state()[1].copy()
+    with threadpool_limits(limits=1):
+        p1, h1 = train(5, X, y, **kw)
+        p2, h2 = train(5, X, y, **kw)
+        p3, h3 = train(6, X, y, **kw)
+    assert np.array_equal(p1, p2)
+    assert list(h1) == list(h2)  # costs and accuracies, exactly
+    assert not np.array_equal(p1, p3)
+    assert np.array_equal(np.random.get_state()[1], global_state)
+
+
+def test_feedforward_from_eight_threads_matches_serial():
+    X, y = data(1, n=4000)
+    net = nncore.Network([20, 16, 4], seed=0)
+    net.SGD((X, y), 2, 10, 0.5, verbose=False)
+    chunks = np.array_split(X, 8)
+    serial = [net.feedforward(c) for c in chunks]
+    results = [None] * 8
+    barrier = threading.Barrier(8)
+
+    def work(i):
+        barrier.wait()
+        for _ in range(20):
+            out = net.feedforward(chunks[i])
+            if results[i] is not None:
+                assert np.array_equal(out, results[i])
+            results[i] = out
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(results, serial):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_one_network_from_two_threads_is_refused():
+    X, y = data(2, n=20000)
+    net = nncore.Network([20, 64, 4], seed=0)
+    training = threading.Event()
+    release = threading.Event()
+
+    def hold(network, info):  # called while the trainer holds the network
+        training.set()
+        release.wait(timeout=60)
+        return True  # then stop
+
+    t = threading.Thread(target=lambda: net.SGD((X, y), 5, 10, 0.1, verbose=False,
+                                                callbacks=[hold]))
+    t.start()
+    try:
+        assert training.wait(timeout=60)
+        before = net.parameters.copy()
+        with pytest.raises(RuntimeError, match="already being trained in another thread"):
+            net.SGD((X[:10], y[:10]), 1, 10, 0.1, verbose=False)
+        with pytest.raises(RuntimeError, match="already being trained"):
+            net.update_mini_batch((X[:10], y[:10]), 0.1, 0.0, 10)
+        assert np.array_equal(net.parameters, before)
+    finally:
+        release.set()
+        t.join()
+    assert np.all(np.isfinite(net.parameters))
+
+
+def test_two_networks_train_in_parallel_threads_as_they_would_alone():
+    X, y = data(3)
+    with threadpool_limits(limits=1):
+        alone = [train(s, X, y)[0] for s in (1, 2)]
+        out = [None, None]
+
+        def run(i):
+            out[i] = train(i + 1, X, y)[0]
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for a, b in zip(out, alone):
+        np.testing.assert_array_equal(a, b)
