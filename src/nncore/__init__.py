@@ -15,13 +15,35 @@ from .costs import (
     sigmoid_prime,
     vectorized_result,
 )
-from .network import FORMAT_VERSION, History, ModelFileError, Network, load
+from .network import FORMAT_VERSION, ModelFileError, Network, load
+from .training import (
+    DiminishingReturns,
+    HalveOnPlateau,
+    History,
+    NoImprovement,
+    StepSchedule,
+    StopTraining,
+    load_history,
+)
+
+
+def plot_history(*args, **kwargs):
+    """See :func:`nncore.plotting.plot_history` (imports matplotlib on use)."""
+    from .plotting import plot_history as plot
+    return plot(*args, **kwargs)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Network",
     "History",
+    "load_history",
+    "plot_history",
+    "NoImprovement",
+    "DiminishingReturns",
+    "HalveOnPlateau",
+    "StepSchedule",
+    "StopTraining",
     "load",
     "ModelFileError",
     "FORMAT_VERSION",
