@@ -294,3 +294,30 @@ def test_cli_schedules(mnist_path, capsys):
     assert main(["train", "--data", str(mnist_path), "--train-size", "300", "--epochs", "200",
                  "--schedule", "halve", "--early-stopping", "1", "--eta", "1.0"]) == 0
     assert "learning rate schedule" in capsys.readouterr().out
+
+
+def test_augment_gives_each_epoch_fresh_inputs():
+    X, y = problem(9)
+    X0 = X.copy()
+    seen = []
+
+    def jitter(inputs, rng):
+        seen.append(inputs.copy())
+        return np.clip(inputs + 0.05 * rng.standard_normal(inputs.shape), 0, 1)
+
+    net = nncore.Network([10, 3], seed=0)
+    h = net.SGD((X, y), 3, 10, 0.5, augment=jitter, verbose=False)
+    assert len(seen) == 3 and len(h.augment_seconds) == 3
+    assert all(np.array_equal(s, X0) for s in seen)  # always the original inputs
+    assert np.array_equal(X, X0)
+
+    # an augmentation that changes nothing and draws nothing is invisible
+    a = nncore.Network([10, 3], seed=1)
+    a.SGD((X, y), 2, 10, 0.5, augment=lambda inputs, rng: inputs, verbose=False)
+    b = nncore.Network([10, 3], seed=1)
+    b.SGD((X, y), 2, 10, 0.5, verbose=False)
+    np.testing.assert_array_equal(a.parameters, b.parameters)
+
+    with pytest.raises(ValueError, match="augment returned shape"):
+        nncore.Network([10, 3], seed=0).SGD((X, y), 1, 10, 0.5, verbose=False,
+                                            augment=lambda inputs, rng: inputs[:5])

@@ -85,17 +85,49 @@ class _Progress:
 
 
 def _validate_sizes(sizes):
-    try:
-        sizes = [int(s) for s in sizes]
-    except (TypeError, ValueError):
-        raise ValueError(f"sizes must be a list of layer widths, got {sizes!r}") from None
-    if len(sizes) < 2:
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise ValueError(f"sizes must be a list of layer widths such as [784, 30, 10], "
+                         f"got {sizes!r}")
+    sizes = list(sizes)
+    out = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, (bool, np.bool_)) or not (
+                isinstance(s, (int, np.integer))
+                or isinstance(s, (float, np.floating)) and float(s).is_integer()):
+            raise ValueError(
+                f"sizes must be whole numbers (neurons per layer); sizes[{i}] is {s!r} "
+                f"in sizes={sizes!r}")
+        out.append(int(s))
+    if len(out) < 2:
         raise ValueError(
-            f"a network needs at least two layers (inputs and outputs), got sizes={sizes}"
+            f"a network needs at least two layers (inputs and outputs), got sizes={out}"
         )
-    if min(sizes) < 1:
-        raise ValueError(f"every layer needs at least one neuron, got sizes={sizes}")
-    return sizes
+    if min(out) < 1:
+        raise ValueError(f"every layer needs at least one neuron, got sizes={out}")
+    return out
+
+
+def _physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(sizes, dtype):
+    """MemoryError, before anything is allocated, if the parameters alone
+    cannot fit in this machine's memory."""
+    n = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    need = n * dtype.itemsize
+    have = _physical_memory()
+    if have and need > have:
+        gib = 2.0 ** 30
+        raise MemoryError(
+            f"Network({sizes}) needs {need / gib:,.1f} GiB for its {n:,} parameters "
+            f"({dtype.name}); this machine has {have / gib:,.1f} GiB of memory. Use "
+            "narrower layers" + (" (or dtype=np.float32 to halve it)"
+                                 if dtype.itemsize == 8 and need / 2 <= have else ""))
 
 
 class Network:
@@ -140,6 +172,7 @@ class Network:
         if self.dtype not in native.FLOAT_DTYPES:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        _check_memory(self.sizes, self.dtype)
         self._theta = np.zeros(native.n_params(self.sizes), dtype=self.dtype)
         self._weights, self._biases = native.unpack(self._theta, self.sizes)
         self._velocity = None  # momentum's velocities, created on first use
@@ -238,8 +271,9 @@ class Network:
         return native.feedforward(self._theta, self.sizes, X, return_z=return_z,
                                   hidden=self.activation, output=self.output_activation)
 
-    def _arrays(self, data, name):
-        return as_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name)
+    def _arrays(self, data, name, notes=None):
+        return as_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name,
+                         cost=self.cost.name, notes=notes)
 
     def accuracy(self, data, convert=False):
         """How many examples of ``data`` the network classifies correctly
@@ -290,7 +324,7 @@ class Network:
             monitor_training_accuracy=False, *, l1=0.0, dropout=0.0, momentum=0.0,
             nesterov=False, early_stopping=None, restore_best=False, schedule=None,
             monitor_every=None, monitor_subset=None, callbacks=(), on_nonfinite="stop",
-            verbose=True, progress=None):
+            augment=None, verbose=True, progress=None):
         """Train by mini-batch stochastic gradient descent with L2 weight
         decay (eqs. 93-94) for ``epochs`` epochs.
 
@@ -348,6 +382,11 @@ class Network:
             ``"examples"``, ``"seconds"``, ``"eta"``, ``"accuracy"``,
             ``"history"``, ...).  Returning True or raising
             :class:`~nncore.training.StopTraining` ends training.
+        ``augment``
+            A function ``f(X, rng) -> X'`` giving a freshly distorted copy of the
+            training inputs for each epoch (artificially expanded data, e.g.
+            :class:`nncore.expand.Elastic`); ``rng`` is the network's
+            generator.  The labels stay; the caller's data is not touched.
         ``on_nonfinite``
             If the cost or the weights become NaN or infinite (eta too large):
             ``"stop"`` (default) ends training with one warning, keeping the
@@ -370,15 +409,19 @@ class Network:
         if isinstance(schedule, str) and schedule == "halve":
             rule = None  # early_stopping gave the halving's patience; the schedule stops
         callbacks = list(callbacks) if callbacks else []
-        train = self._arrays(training_data, "training_data")
+        notes = []  # unscaled-input warnings: one for the whole call
+        train = self._arrays(training_data, "training_data", notes)
         n = len(train)
         if n == 0:
-            raise ValueError("training_data is empty")
+            raise ValueError("training_data is empty; SGD needs at least one example")
         evaluation = None
         if evaluation_data is not None:
-            evaluation = self._arrays(evaluation_data, "evaluation_data")
+            evaluation = self._arrays(evaluation_data, "evaluation_data", notes)
             if len(evaluation) == 0:
-                raise ValueError("evaluation_data is empty")
+                raise ValueError("evaluation_data is empty; pass None to train without "
+                                 "evaluation data")
+        if notes:
+            warnings.warn(notes[0], UserWarning, stacklevel=2)
         needs_accuracy = bool(rule or restore_best or getattr(sched, "needs_accuracy", False))
         if needs_accuracy:
             if evaluation is None:
@@ -430,12 +473,18 @@ class Network:
                 order = self.rng.permutation(n)
                 if dropout:
                     options["seed"] = int(self.rng.integers(2**63))
+                X_epoch = train.X
+                if augment is not None:
+                    t_aug = time.perf_counter()
+                    X_epoch = self._augmented(augment, train.X)
+                    history.augment_seconds.append(time.perf_counter() - t_aug)
+                    t0 = time.perf_counter()
                 for start in range(0, n, chunk):
                     snapshot = self._snapshot()
                     status[0] = 0
                     try:
                         _, finite = native.sgd_epoch(
-                            self._theta, self.sizes, train.X, train.T,
+                            self._theta, self.sizes, X_epoch, train.T,
                             order[start:start + chunk], mbs, eta_j, lmbda, n=n,
                             batch_offset=start // mbs, status=status, **options)
                     except KeyboardInterrupt:
@@ -507,6 +556,16 @@ class Network:
         return history
 
     # -- pieces of SGD ----------------------------------------------------------
+    def _augmented(self, augment, X):
+        out = augment(X, self.rng)
+        out = np.ascontiguousarray(out, dtype=self.dtype)
+        if out.shape != X.shape:
+            raise ValueError(f"augment returned shape {out.shape}; the training inputs "
+                             f"have shape {X.shape}")
+        if not np.all(np.isfinite(out)):
+            raise ValueError("augment returned NaN or infinite inputs")
+        return out
+
     def _snapshot(self):
         v = None if self._velocity is None else self._velocity.copy()
         return self._theta.copy(), v
@@ -675,12 +734,16 @@ class _Subset:
 def _check_hyper(eta, lmbda, l1, dropout, momentum):
     """Clear errors for hyper-parameters outside their ranges."""
     def number(name, v):
+        if isinstance(v, (str, bytes, bool, np.bool_)):
+            raise ValueError(f"{name} must be a number, got {v!r}")
         try:
             v = float(v)
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be a number, got {v!r}") from None
         if v != v:
-            raise ValueError(f"{name} is NaN")
+            raise ValueError(f"{name} is NaN; give a number")
+        if v in (float("inf"), float("-inf")):
+            raise ValueError(f"{name} must be finite, got {v}")
         return v
     if not number("eta", eta) > 0:
         raise ValueError(f"eta (the learning rate) must be > 0, got {eta}")

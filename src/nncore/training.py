@@ -60,6 +60,7 @@ class History(tuple):
 
     ``eta``             the learning rate of each epoch
     ``epoch_seconds``   wall time of each epoch's training (monitoring excluded)
+    ``augment_seconds`` wall time of each epoch's data augmentation, if any
     ``points``          monitoring points (one dict each; see ``SGD``'s
                         ``monitor_every``), with epoch, mini-batch, examples
                         seen, seconds since the start, and the accuracy
@@ -87,6 +88,7 @@ class History(tuple):
         self.interrupted = bool(extra.pop("interrupted", False))
         self.restored_best = bool(extra.pop("restored_best", False))
         self.interrupted_at = extra.pop("interrupted_at", None)
+        self.augment_seconds = list(extra.pop("augment_seconds", []))
         if extra:
             raise TypeError(f"unknown History fields: {sorted(extra)}")
         return self
@@ -130,6 +132,7 @@ class History(tuple):
             "interrupted": self.interrupted,
             "restored_best": self.restored_best,
             "interrupted_at": self.interrupted_at,
+            "augment_seconds": list(self.augment_seconds),
         }
 
     @classmethod
