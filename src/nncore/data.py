@@ -155,6 +155,13 @@ class Dataset:
             t = np.asarray(t)
             if t.ndim == 0:
                 saw_int = True
+                if not (np.issubdtype(t.dtype, np.integer) and not t.dtype == bool
+                        or np.issubdtype(t.dtype, np.floating) and np.isfinite(t)
+                        and float(t).is_integer()):
+                    raise ValueError(
+                        f"item {i}: label {t.item()!r} is not an integer class label; labels "
+                        f"are integers in [0, {n_classes})"
+                    )
                 ys.append(int(t))
             else:
                 flat = t.reshape(-1)
@@ -162,6 +169,12 @@ class Dataset:
                     raise ValueError(
                         f"item {i}: target has {flat.shape[0]} entries, expected a "
                         f"one-hot column of {n_classes} or an integer label"
+                    )
+                if not (np.count_nonzero(flat == 1) == 1 and np.count_nonzero(flat) == 1):
+                    raise ValueError(
+                        f"item {i}: target column is not one-hot (a single 1, the rest "
+                        f"0), so it has no class label; a Dataset holds labels -- pass "
+                        f"other targets to Network.SGD as (X, Y) arrays instead"
                     )
                 saw_vector = True
                 ys.append(int(np.argmax(flat)))

@@ -440,6 +440,7 @@ def as_datasets(arrays: MnistArrays):
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+_MAX_DIMS = 32  # NumPy's limit is 32 (1.x) or 64 (2.x); IDX files use 1 to 4
 
 
 def _parse_idx(path: Path):
@@ -464,6 +465,11 @@ def _parse_idx(path: Path):
             f"{path}: not an IDX file: bad magic number 0x{magic:08X} "
             f"(this looks like {_fetch.describe_head(raw[:2048])})"
         )
+    if ndim > _MAX_DIMS:
+        raise DataError(
+            f"{path}: not a usable IDX file: the header declares {ndim} dimensions "
+            f"(at most {_MAX_DIMS} are supported)"
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(
@@ -472,7 +478,9 @@ def _parse_idx(path: Path):
         )
     dims = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
     dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = dtype.itemsize
+    for d in dims:  # Python integers: a product of 32-bit sizes must not wrap
+        expected *= d
     found = len(raw) - header
     if found != expected:
         shape = " x ".join(map(str, dims))

@@ -28,6 +28,7 @@ Differences, all of which leave the book's defaults alone:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -39,8 +40,8 @@ import warnings
 import numpy as np
 
 from . import native
-from ._convert import Arrays, as_arrays
-from .activations import HIDDEN_ACTIVATIONS, check_combination
+from ._convert import as_arrays
+from .activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, check_combination
 from .training import (
     History,
     StopTraining,
@@ -122,10 +123,11 @@ def _check_memory(sizes, dtype):
     need = n * dtype.itemsize
     have = _physical_memory()
     if have and need > have:
-        gib = 2.0 ** 30
+        def size(b):
+            return f"{b / 2**30:,.1f} GiB" if b >= 2**29 else f"{b / 2**20:,.1f} MiB"
         raise MemoryError(
-            f"Network({sizes}) needs {need / gib:,.1f} GiB for its {n:,} parameters "
-            f"({dtype.name}); this machine has {have / gib:,.1f} GiB of memory. Use "
+            f"Network({sizes}) needs {size(need)} for its {n:,} parameters "
+            f"({dtype.name}); this machine has {size(have)} of memory. Use "
             "narrower layers" + (" (or dtype=np.float32 to halve it)"
                                  if dtype.itemsize == 8 and need / 2 <= have else ""))
 
@@ -338,6 +340,21 @@ class Network:
         training_cost, training_accuracy)``.  ``progress`` forces the
         progress bar on or off; by default it is shown only when standard
         output is a terminal.
+
+        A ``mini_batch_size`` larger than the data set is not an error: each
+        epoch is then one mini-batch of all the examples (full-batch
+        gradient descent).  ``epochs=0`` returns an empty history and leaves
+        the weights untouched.
+
+        The data may come as ``(X, y)`` arrays (any real dtype, any layout,
+        read-only or memory-mapped), a :class:`~nncore.data.Dataset`, or the
+        book's list (or any iterable) of ``(x, y)`` pairs; see
+        :mod:`nncore._convert`.  Everything is checked once per call, before
+        any weight changes: shapes, labels, NaN or infinite values (the
+        error names the data set and the first bad row), targets that the
+        cost cannot use (cross-entropy needs values in [0, 1],
+        log-likelihood rows that sum to 1), and the hyper-parameters below.
+        Integer inputs above 1 (raw 0-255 pixels) give one warning.
 
         Beyond network2 (the defaults leave it unchanged):
 
@@ -694,8 +711,21 @@ class Network:
         """Write the network to ``filename`` as JSON that network2's own
         ``load`` can read.  Atomic: the data goes to a temporary file in the
         same directory, which then replaces ``filename``; an error leaves any
-        previous file untouched and no temporary file behind."""
-        _atomic_write_text(os.fspath(filename), json.dumps(self.to_dict()))
+        previous file untouched and no temporary file behind.
+
+        A failure to write (a read-only directory, a full disk, ...) raises
+        the same ``OSError`` subclass with the same ``errno``, its message
+        naming ``filename`` and the reason.  A network whose parameters hold
+        NaN or infinite values is refused with ``ValueError`` (its file could
+        not be loaded again)."""
+        filename = os.fspath(filename)
+        if not self._finite():
+            raise ValueError(
+                f"not saving to {filename}: the network's parameters hold NaN or infinite "
+                "values, so the file could not be loaded again; reinitialize or retrain "
+                "the network (with a smaller eta) first")
+        text = json.dumps(self.to_dict(), allow_nan=False)
+        _atomic_write_text(filename, text)
 
     def __repr__(self):
         extra = ""
@@ -757,25 +787,69 @@ def _check_hyper(eta, lmbda, l1, dropout, momentum):
         raise ValueError(f"momentum (mu) must lie in [0, 1), got {momentum}")
 
 
+_SAVE_HINTS = {
+    errno.ENOSPC: "free some disk space or save elsewhere",
+    getattr(errno, "EDQUOT", -1): "free some space within your disk quota or save elsewhere",
+    errno.EACCES: "save to a directory you can write to",
+    errno.EPERM: "save to a directory you can write to",
+    errno.EROFS: "the file system is read-only; save elsewhere",
+    errno.ENOENT: "the directory does not exist; create it first",
+    errno.EISDIR: "that is a directory; give a file name",
+    errno.ENOTDIR: "a part of the path is not a directory",
+}
+
+
+def _save_error(exc, path):
+    """``exc`` (an OSError) again, same class and errno, its message naming
+    the target file and the reason."""
+    reason = exc.strerror or str(exc)
+    hint = _SAVE_HINTS.get(exc.errno)
+    msg = f"cannot save the network to {path}: {reason}" + (f"; {hint}" if hint else "")
+    try:
+        new = type(exc)(exc.errno, msg) if exc.errno is not None else type(exc)(msg)
+    except Exception:  # an OSError subclass with another signature
+        new = OSError(exc.errno, msg)
+    return new
+
+
 def _atomic_write_text(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same
+    directory and an atomic rename.  The previous file, if any, is
+    untouched on failure and keeps its permission bits on success."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=directory)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o644  # a new file: what mkstemp's 0o600 would hide from others
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise _save_error(e, path) from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise _save_error(e, path) from e
         raise
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be loaded; the message names the file."""
+
+
+def _short(value, limit=60):
+    """repr(value), cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 5] + "...)"
 
 
 def _array_list(data, key, shapes, filename):
@@ -786,13 +860,16 @@ def _array_list(data, key, shapes, filename):
     arrays = []
     for i, (v, shape) in enumerate(zip(value, shapes)):
         try:
-            a = np.array(v, dtype=np.float64)
-        except (TypeError, ValueError):
+            a = np.array(v)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            a = None
+        if a is None or a.dtype.kind not in "iuf":
             raise ModelFileError(
                 f"{filename}: {key}[{i}] is not a rectangular array of numbers") from None
         if a.shape != shape and not (key == "biases" and a.shape == shape[:1]):
             raise ModelFileError(
                 f"{filename}: {key}[{i}] has shape {a.shape}; sizes say {shape}")
+        a = a.astype(np.float64)
         if not np.all(np.isfinite(a)):
             raise ModelFileError(f"{filename}: {key}[{i}] holds NaN or infinite values")
         arrays.append(a.reshape(shape))
@@ -816,10 +893,22 @@ def load(filename):
     except json.JSONDecodeError as e:
         what = "empty" if not raw.strip() else f"not valid JSON ({e.msg} at line {e.lineno})"
         raise ModelFileError(f"{filename}: not a model file: {what}") from None
+    except RecursionError:
+        raise ModelFileError(
+            f"{filename}: not a model file: JSON nested too deeply") from None
     if not isinstance(data, dict):
-        raise ModelFileError(f"{filename}: a model file holds a JSON object")
+        raise ModelFileError(f"{filename}: not a model file: a model file holds a JSON "
+                             f"object, this one holds a JSON {type(data).__name__}")
+    fmt = data.get("format", "nncore-network")
+    if fmt != "nncore-network":
+        raise ModelFileError(
+            f"{filename}: not an nncore model file (format {_short(fmt)}, expected "
+            "'nncore-network')")
     version = data.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ModelFileError(
+            f"{filename}: 'format_version' must be a whole number >= 0, got {_short(version)}")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{filename}: format version {version!r} is newer than this nncore "
             f"reads ({FORMAT_VERSION}); upgrade nncore")
@@ -835,20 +924,30 @@ def load(filename):
         cost = None
     if cost is None:
         raise ModelFileError(
-            f"{filename}: unknown cost {cost_name!r}; expected 'CrossEntropyCost', "
+            f"{filename}: unknown cost {_short(cost_name)}; expected 'CrossEntropyCost', "
             "'QuadraticCost' or 'LogLikelihoodCost'")
     pairs = list(zip(sizes[:-1], sizes[1:]))
     weights = _array_list(data, "weights", [(o, i) for i, o in pairs], filename)
     biases = _array_list(data, "biases", [(o, 1) for _, o in pairs], filename)
     dtype = data.get("dtype", "float64")
-    if dtype not in ("float32", "float64"):
-        raise ModelFileError(f"{filename}: dtype must be float32 or float64, got {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in ("float32", "float64"):
+        raise ModelFileError(f"{filename}: dtype must be float32 or float64, got {_short(dtype)}")
     activation = data.get("activation", "sigmoid")
     output_activation = data.get("output_activation")
+    # names are checked against the tables here; nothing is looked up by name
+    if not (isinstance(activation, str) and activation in HIDDEN_ACTIVATIONS):
+        raise ModelFileError(
+            f"{filename}: unknown activation {_short(activation)} for the hidden layers; "
+            f"expected one of {', '.join(HIDDEN_ACTIVATIONS)}")
+    if output_activation is not None and not (
+            isinstance(output_activation, str) and output_activation in OUTPUT_ACTIVATIONS):
+        raise ModelFileError(
+            f"{filename}: unknown output activation {_short(output_activation)}; expected "
+            f"one of {', '.join(OUTPUT_ACTIVATIONS)}")
     try:
         net = Network(sizes, cost=cost, dtype=dtype, activation=activation,
                       output_activation=output_activation)
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise ModelFileError(f"{filename}: {e}") from None
     net.weights = weights
     net.biases = biases
