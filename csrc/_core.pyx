@@ -326,7 +326,9 @@ cdef inline bint all_finite(const floating *x, Py_ssize_t count) noexcept nogil:
 
 
 cdef inline floating sgn(floating w) noexcept nogil:
-    return (w > 0) - (w < 0)
+    cdef floating one = 1
+    cdef floating s = one if w > 0 else 0
+    return s - (one if w < 0 else 0)
 
 
 cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m,
@@ -401,27 +403,48 @@ cdef void momentum_step(const Net *net, floating *theta, floating *vel,
         v <- mu v - eta (grad/m + (l2/n) w + (l1/n) sgn(w))   (weights)
         v <- mu v - eta grad/m                                (biases)
         w <- w + v.
-    For Nesterov, theta holds the look-ahead point w + mu v_old, where the
-    gradient was taken (so is the regularization term), and the new
-    parameters are w + v_new = theta - mu v_old + v_new."""
+    For Nesterov, theta holds the look-ahead point phi = w + mu v throughout
+    a call (sgd_epoch shifts it in at the start and out at the end), where
+    the gradient and the regularization term are taken; then
+        phi <- w_new + mu v_new = phi + (1 + mu) v_new - mu v_old.
+    One pass, with no branch inside the loops, so the compiler can
+    vectorize them."""
     cdef Py_ssize_t i
-    cdef floating v_old, v_new, g, w
+    cdef floating v_old, v_new, w
     cdef floating c_grad = <floating> (eta / m)
     cdef floating c_l2 = <floating> (eta * l2 / n)
     cdef floating c_l1 = <floating> (eta * l1 / n)
     cdef floating fmu = <floating> mu
-    for i in range(net.n_params):
-        w = theta[i]
-        g = c_grad * grad[i]
-        if i < net.n_weights:
-            g = g + c_l2 * w + c_l1 * sgn(w)
+    cdef floating a = <floating> (1.0 + mu) if nesterov else <floating> 1.0
+    cdef floating b = fmu if nesterov else <floating> 0.0
+    cdef Py_ssize_t nw = net.n_weights
+    if c_l1 != 0:
+        for i in range(nw):
+            w = theta[i]
+            v_old = vel[i]
+            v_new = fmu * v_old - (c_grad * grad[i] + c_l2 * w + c_l1 * sgn(w))
+            vel[i] = v_new
+            theta[i] = w + a * v_new - b * v_old
+    else:
+        for i in range(nw):
+            w = theta[i]
+            v_old = vel[i]
+            v_new = fmu * v_old - (c_grad * grad[i] + c_l2 * w)
+            vel[i] = v_new
+            theta[i] = w + a * v_new - b * v_old
+    for i in range(nw, net.n_params):
         v_old = vel[i]
-        v_new = fmu * v_old - g
+        v_new = fmu * v_old - c_grad * grad[i]
         vel[i] = v_new
-        if nesterov:
-            theta[i] = w - fmu * v_old + v_new
-        else:
-            theta[i] = w + v_new
+        theta[i] = theta[i] + a * v_new - b * v_old
+
+
+cdef void shift(floating *theta, const floating *vel, Py_ssize_t count,
+                floating c) noexcept nogil:
+    """theta <- theta + c v (into and out of Nesterov's look-ahead point)."""
+    cdef Py_ssize_t i
+    for i in range(count):
+        theta[i] = theta[i] + c * vel[i]
 
 
 # ---------------------------------------------------------------------------
@@ -678,6 +701,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             mask_base += lay.sizes[l]
         if use_momentum:
             grad = mask_base
+        if nesterov:  # to the look-ahead point w + mu v
+            shift(&theta[0], vel, lay.n_params, <floating> mu)
         k = 0
         batch = batch_offset
         while k < total:
@@ -688,18 +713,11 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             if use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], seed, batch, l, lay.sizes[l], dropout)
-            if nesterov:
-                # move to the look-ahead point w + mu v
-                for j in range(lay.n_params):
-                    theta[j] = theta[j] + <floating> mu * vel[j]
             forward(&net, &theta[0], acts[0], m, acts, NULL,
                     masks if use_dropout else NULL)
             output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
             if not all_finite(delta, m * lay.sizes[L - 1]):
                 finite = False
-                if nesterov:  # back from the look-ahead point
-                    for j in range(lay.n_params):
-                        theta[j] = theta[j] - <floating> mu * vel[j]
                 break
             if use_momentum:
                 backward(&net, &theta[0], grad, m, acts, delta, spare,
@@ -720,6 +738,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                         pending = e
                 if pending is not None:
                     break
+        if nesterov:  # back from the look-ahead point
+            shift(&theta[0], vel, lay.n_params, <floating> -mu)
     if status is not None:
         status[0] = k
     if pending is not None:
