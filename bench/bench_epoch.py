@@ -24,6 +24,18 @@ size, by these implementations:
     :func:`nncore._core.blas_only_epoch`: only the matrix products of an
     epoch, with the same shapes.  The time BLAS alone needs: the floor.
 
+Techniques
+----------
+Everything above trains the plain network (sigmoid neurons, cross-entropy,
+L2).  ``techniques`` (``--techniques``) adds the rest of chapter 3, one
+variant of the plain network each (see :data:`TECHNIQUES`): ``l1``,
+``dropout``, ``momentum``, ``nesterov``, ``softmax``, ``tanh``, ``relu``.
+For each, native float64 and float32 and the float64 matrix reference run
+the same epoch, in the same round-robin as the plain implementations, and a
+separate table gives each one's time, its ratio to plain native float64
+("technique overhead") and its speedup over the matrix reference with the
+same technique.  The default is ``plain`` only: no extra runs, no extra table.
+
 Method
 ------
 * Every implementation starts every repetition from the same initial
@@ -50,6 +62,7 @@ Use
 
     python bench/bench_epoch.py                 # full run, several minutes
     python bench/bench_epoch.py --quick         # smoke run, well under 30 s
+    python bench/bench_epoch.py --quick --techniques plain dropout momentum
     python bench/bench_epoch.py --help
 
 Markdown goes to stdout, progress to stderr, every measurement to a JSON
@@ -84,6 +97,7 @@ import numpy as np
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "TECHNIQUES",
     "Config",
     "quick_config",
     "default_data_path",
@@ -143,6 +157,88 @@ _BASELINE = "native-f64"
 _ORACLE = "matrix-f64"
 
 
+@dataclasses.dataclass(frozen=True)
+class Technique:
+    """A variant of the plain network: the keyword arguments the native core
+    and the matrix reference get on top of the plain epoch (L2 ``lmbda`` and
+    ``eta`` always come from the :class:`Config`)."""
+
+    name: str         #: key on the command line and in the JSON
+    description: str  #: what differs from plain, for the report
+    hidden: str = "sigmoid"
+    output: str = "sigmoid"
+    cost: str | None = None   #: None: the Config's cost (cross-entropy)
+    l1: float = 0.0
+    dropout: float = 0.0
+    mu: float = 0.0
+    nesterov: bool = False
+
+    @property
+    def momentum(self) -> bool:
+        return self.mu > 0.0 or self.nesterov
+
+    def cost_for(self, cfg) -> str:
+        return self.cost or cfg.cost
+
+    def native_kwargs(self, cfg) -> dict:
+        """Keyword arguments of :func:`nncore.native.sgd_epoch` (without
+        ``velocity``, which needs a fresh zero buffer per call)."""
+        kw = dict(cost=self.cost_for(cfg), hidden=self.hidden, output=self.output)
+        if self.l1:
+            kw["l1"] = self.l1
+        if self.dropout:
+            kw.update(dropout=self.dropout, seed=cfg.seed)
+        if self.momentum:
+            kw.update(mu=self.mu, nesterov=self.nesterov)
+        return kw
+
+    def reference_kwargs(self, cfg) -> dict:
+        """Keyword arguments of ``nncore_reference.matrix.sgd_epoch`` (besides
+        ``cost``, which is positional there)."""
+        kw = dict(hidden=self.hidden, output=self.output)
+        if self.l1:
+            kw["l1"] = self.l1
+        if self.dropout:
+            kw.update(dropout=self.dropout, dropout_seed=cfg.seed)
+        if self.momentum:
+            kw.update(mu=self.mu, nesterov=self.nesterov)
+        return kw
+
+
+TECHNIQUES = (
+    Technique("plain", "sigmoid neurons, cross-entropy cost, L2 (the rows above)"),
+    Technique("l1", "plain + L1 regularisation l1=5.0 beside L2", l1=5.0),
+    Technique("dropout", "plain + dropout p=0.5 on the hidden neurons", dropout=0.5),
+    Technique("momentum", "plain + momentum mu=0.9", mu=0.9),
+    Technique("nesterov", "plain + Nesterov momentum mu=0.9", mu=0.9, nesterov=True),
+    Technique("softmax", "softmax output layer, log-likelihood cost", output="softmax",
+              cost="log-likelihood"),
+    Technique("tanh", "tanh hidden neurons", hidden="tanh"),
+    Technique("relu", "ReLU hidden neurons", hidden="relu"),
+)
+_TECHNIQUE_BY_NAME = {t.name: t for t in TECHNIQUES}
+_PLAIN = _TECHNIQUE_BY_NAME["plain"]
+#: The techniques table also compares the parameters after this many
+#: mini-batches (untimed): with momentum or tanh at eta=0.5 the training is
+#: chaotic, and rounding differences of 1e-16 grow to O(1) over an epoch, so
+#: only the short run shows whether native and reference take the same steps.
+AGREEMENT_BATCHES = 20
+#: What runs for every technique: native float64 and float32, and the matrix
+#: reference float64 (the technique's oracle and speed baseline).
+_TECHNIQUE_IMPLS = ("native-f64", "native-f32", "matrix-f64")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One timed thing: an implementation training with a technique."""
+
+    technique: Technique
+    impl: Impl
+    #: Key in the timing bookkeeping and ``run_sequences``: the impl's name
+    #: for the plain rows of the main table, "technique:impl" otherwise.
+    key: str
+
+
 # --------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------
@@ -157,6 +253,9 @@ class Config:
     #: BLAS thread settings, one report section each: "default" or a count.
     threads: list = dataclasses.field(default_factory=lambda: ["1", "default"])
     impls: list = dataclasses.field(default_factory=lambda: [i.name for i in IMPLEMENTATIONS])
+    #: Chapter-3 techniques, one row each (native f64/f32, matrix f64) in a
+    #: separate table; ["plain"] (the default) adds nothing to the plain run.
+    techniques: list = dataclasses.field(default_factory=lambda: ["plain"])
     train_size: int = 50_000
     #: How many examples of the shuffled order the per-example reference is
     #: timed on; its time is scaled up to ``train_size``.
@@ -180,6 +279,10 @@ class Config:
                              f"choose from {list(_IMPL_BY_NAME)}")
         if not self.impls:
             raise ValueError("no implementation selected")
+        unknown = [t for t in self.techniques if t not in _TECHNIQUE_BY_NAME]
+        if unknown:
+            raise ValueError(f"unknown technique(s) {unknown}; "
+                             f"choose from {list(_TECHNIQUE_BY_NAME)}")
         for s in self.sizes:
             if len(s) < 2 or min(s) < 1:
                 raise ValueError(f"bad layer sizes {s}")
@@ -199,7 +302,8 @@ class Config:
 
 def quick_config(**overrides) -> Config:
     """The ``--quick`` smoke run: one size, mini-batch 10, 2 repetitions,
-    10,000 training images, per-example timed on 1,000."""
+    10,000 training images, per-example timed on 1,000 (techniques: plain,
+    unless overridden)."""
     settings = dict(sizes=[[784, 30, 10]], batch_sizes=[10], repeats=2,
                     train_size=10_000, per_example_examples=1_000, quick=True)
     settings.update(overrides)
@@ -388,6 +492,32 @@ def _git_commit():
         return None
 
 
+def _git_changed_files():
+    """Files that differ from HEAD (the measured code may not be the
+    commit's), or None when git cannot tell.  Read-only: no index refresh."""
+    try:
+        out = subprocess.run(["git", "--no-optional-locks", "diff", "--name-only", "HEAD"],
+                             cwd=REPO_DIR, capture_output=True, text=True, timeout=10,
+                             check=True)
+        return [line for line in out.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _core_library() -> dict | None:
+    """The compiled core that is imported: file name, SHA-256 and
+    modification time (it is what is measured, whatever the sources say)."""
+    try:
+        _, _, core = _import_nncore()
+        path = Path(core.__file__)
+        raw = path.read_bytes()
+    except (ImportError, OSError, AttributeError, TypeError):
+        return None
+    mtime = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+    return {"file": path.name, "sha256": hashlib.sha256(raw).hexdigest(),
+            "modified": mtime.isoformat(timespec="seconds")}
+
+
 def machine_info() -> dict:
     """CPU, cores, versions, BLAS libraries and BLAS-related environment."""
     import scipy
@@ -409,6 +539,8 @@ def machine_info() -> dict:
         "threadpoolctl": threadpoolctl.__version__,
         "nncore": getattr(nncore, "__version__", None),
         "git_commit": _git_commit(),
+        "git_changed_files": _git_changed_files(),
+        "core_library": _core_library(),
         "blas": _blas_libraries(),
         "env": {k: os.environ[k] for k in BLAS_ENV_VARS if k in os.environ},
     }
@@ -467,11 +599,12 @@ class _Workload:
     def examples_timed(self, impl: Impl) -> int:
         return self.sub if impl.family == "per-example" else self.n
 
-    def call(self, impl: Impl, limit: int | None = None) -> Callable[[], Any]:
-        """A no-argument function that runs one epoch of ``impl`` (or only
-        its first ``limit`` examples) from the initial parameters and returns
-        the final parameters (``None`` for the floor).  All copying happens
-        here, outside the function that is timed."""
+    def call(self, impl: Impl, limit: int | None = None,
+             technique: Technique = _PLAIN) -> Callable[[], Any]:
+        """A no-argument function that runs one epoch of ``impl`` with
+        ``technique`` (or only its first ``limit`` examples) from the initial
+        parameters and returns the final parameters (``None`` for the floor).
+        All copying happens here, outside the function that is timed."""
         cfg, dt = self.cfg, impl.dtype
         X, Y = self.arrays["X"][dt], self.arrays["Y"][dt]
         count = self.examples_timed(impl)
@@ -480,18 +613,34 @@ class _Workload:
         order = self.order[:count]
         if impl.family == "native":
             theta = self.theta0[dt].copy()
+            if technique is _PLAIN:
+                def fn():
+                    self.native.sgd_epoch(theta, self.sizes, X, Y, order, self.mbs, cfg.eta,
+                                          cfg.lmbda, n=self.n, cost=cfg.cost)
+                    return theta
+            else:
+                kwargs = technique.native_kwargs(cfg)
+                if technique.momentum:
+                    kwargs["velocity"] = np.zeros_like(theta)
 
-            def fn():
-                self.native.sgd_epoch(theta, self.sizes, X, Y, order, self.mbs, cfg.eta,
-                                      cfg.lmbda, n=self.n, cost=cfg.cost)
-                return theta
+                def fn():
+                    self.native.sgd_epoch(theta, self.sizes, X, Y, order, self.mbs, cfg.eta,
+                                          cfg.lmbda, n=self.n, **kwargs)
+                    return theta
         elif impl.family in ("matrix", "per-example"):
             module = self.ref.matrix if impl.family == "matrix" else self.ref.per_example
             w, b = self.params[dt]
+            if technique is _PLAIN:
+                def fn():
+                    return module.sgd_epoch(w, b, X, Y, order, self.mbs, cfg.eta, cfg.lmbda,
+                                            cfg.cost, n=self.n)
+            else:
+                kwargs = technique.reference_kwargs(cfg)
+                cost = technique.cost_for(cfg)
 
-            def fn():
-                return module.sgd_epoch(w, b, X, Y, order, self.mbs, cfg.eta, cfg.lmbda,
-                                        cfg.cost, n=self.n)
+                def fn():
+                    return module.sgd_epoch(w, b, X, Y, order, self.mbs, cfg.eta, cfg.lmbda,
+                                            cost, n=self.n, **kwargs)
         elif impl.family == "floor":
             scratch = self.theta0[dt].copy()
             rows = X[:count]
@@ -509,20 +658,21 @@ class _Workload:
             return None
         if impl.family == "native":
             return out
-        weights, biases = out
+        weights, biases = out[:2]   # with momentum the reference also returns velocities
         return self.native.pack(weights, biases, dtype=impl.dtype)
 
-    def accuracy(self, impl: Impl, out) -> int | None:
+    def accuracy(self, impl: Impl, out, technique: Technique = _PLAIN) -> int | None:
         """Correct test images after training (native: nncore.native.feedforward;
-        reference: matrix.accuracy)."""
+        reference: matrix.accuracy), with the technique's neurons."""
         if out is None:
             return None
         Xt, yt = self.arrays["X_test"][impl.dtype], self.arrays["y_test"]
+        neurons = dict(hidden=technique.hidden, output=technique.output)
         if impl.family == "native":
-            outputs = self.native.feedforward(out, self.sizes, Xt)
+            outputs = self.native.feedforward(out, self.sizes, Xt, **neurons)
             return int(np.count_nonzero(outputs.argmax(axis=1) == yt))
-        weights, biases = out
-        return int(self.ref.matrix.accuracy(weights, biases, Xt, yt))
+        weights, biases = out[:2]
+        return int(self.ref.matrix.accuracy(weights, biases, Xt, yt, **neurons))
 
     def oracle(self, examples: int) -> np.ndarray:
         """Parameters after the float64 matrix reference on the first
@@ -558,32 +708,97 @@ def _loadavg():
         return None
 
 
-def _bench_config(cfg: Config, work: _Workload, impls: Sequence[Impl], progress) -> dict:
-    """Time ``impls`` on one configuration; return its JSON block."""
-    load_before = _loadavg()
-    if cfg.warmup:
-        for impl in impls:
-            work.call(impl, limit=2 * work.mbs)()
+def _technique_runs(impls: Sequence[Impl], techniques: Sequence[str]) -> tuple:
+    """``(runs, table)``: the extra runs the techniques need, and for the
+    techniques table the list of ``(technique, [run per _TECHNIQUE_IMPLS])``.
+    Only "plain" (or nothing) selected: no runs, no table.  Otherwise plain
+    is always in the table (it is the overhead's baseline), and its runs are
+    the main table's when the main table has them."""
+    names = list(dict.fromkeys(techniques))
+    if all(name == "plain" for name in names):
+        return [], []
+    names = ["plain"] + [name for name in names if name != "plain"]
+    main = {impl.name for impl in impls}
+    runs, table = [], []
+    for name in names:
+        tech = _TECHNIQUE_BY_NAME[name]
+        row_runs = []
+        for impl_name in _TECHNIQUE_IMPLS:
+            impl = _IMPL_BY_NAME[impl_name]
+            if tech is _PLAIN and impl_name in main:
+                row_runs.append(_Run(tech, impl, impl_name))   # timed for the main table
+            else:
+                run = _Run(tech, impl, f"{name}:{impl_name}")
+                runs.append(run)
+                row_runs.append(run)
+        table.append((tech, row_runs))
+    return runs, table
 
-    seconds = {impl.name: [] for impl in impls}
-    prints = {impl.name: [] for impl in impls}
+
+def _row(work: _Workload, run: _Run, raw: list, out, flat, fps: list, oracle, oracle_note) -> dict:
+    """The JSON row of one timed run, before the ratios."""
+    impl = run.impl
+    done = work.examples_timed(impl)
+    scale = work.n / done
+    epoch = [s * scale for s in raw]
+    correct = work.accuracy(impl, out, run.technique)
+    diff = None if (flat is None or oracle is None) else _rel_diff(flat, oracle)
+    return {
+        "impl": impl.name,
+        "label": impl.label,
+        "family": impl.family,
+        "dtype": impl.dtype,
+        "examples_timed": done,
+        "scale_to_epoch": scale,
+        "extrapolated": done != work.n,
+        "seconds": raw,
+        "epoch_seconds": epoch,
+        "median": statistics.median(epoch),
+        "min": min(epoch),
+        "max": max(epoch),
+        "test_correct": correct,
+        "test_total": None if correct is None else len(work.arrays["y_test"]),
+        "test_accuracy": None if correct is None else correct / len(work.arrays["y_test"]),
+        "max_rel_diff_vs_matrix_f64": diff,
+        "diff_against": None if diff is None else oracle_note,
+        "bitwise_identical_across_repeats": (None if fps[0] is None
+                                             else len(set(fps)) == 1),
+    }
+
+
+def _bench_config(cfg: Config, work: _Workload, impls: Sequence[Impl], progress) -> dict:
+    """Time ``impls`` (and the techniques' runs) on one configuration;
+    return its JSON block."""
+    load_before = _loadavg()
+    main_runs = [_Run(_PLAIN, impl, impl.name) for impl in impls]
+    extra_runs, tech_table = _technique_runs(impls, cfg.techniques)
+    runs = main_runs + extra_runs
+    if cfg.warmup:
+        for run in runs:
+            work.call(run.impl, limit=2 * work.mbs, technique=run.technique)()
+
+    seconds = {run.key: [] for run in runs}
+    prints = {run.key: [] for run in runs}
     last = {}
     sequences = []
-    k = len(impls)
+    k = len(runs)
     for rep in range(cfg.repeats):
-        # Round-robin; the first to run rotates so no implementation always
-        # follows the same neighbour.
-        sequence = [impls[(rep + j) % k] for j in range(k)]
-        sequences.append([impl.name for impl in sequence])
-        for impl in sequence:
-            fn = work.call(impl)
+        # Round-robin over every run, techniques included; the first to run
+        # rotates so no run always follows the same neighbour.
+        sequence = [runs[(rep + j) % k] for j in range(k)]
+        sequences.append([run.key for run in sequence])
+        for run in sequence:
+            fn = work.call(run.impl, technique=run.technique)
             t, out = _time_call(fn)
-            seconds[impl.name].append(t)
-            flat = work.flat(impl, out)
-            prints[impl.name].append(_fingerprint(flat))
-            last[impl.name] = (out, flat)
+            seconds[run.key].append(t)
+            flat = work.flat(run.impl, out)
+            prints[run.key].append(_fingerprint(flat))
+            last[run.key] = (out, flat)
         progress(f"    rep {rep + 1}/{cfg.repeats}: "
-                 + ", ".join(f"{impl.name} {seconds[impl.name][-1]:.3f}s" for impl in impls))
+                 + ", ".join(f"{run.impl.name} {seconds[run.key][-1]:.3f}s" for run in main_runs))
+        if extra_runs:
+            progress("      techniques: "
+                     + ", ".join(f"{run.key} {seconds[run.key][-1]:.3f}s" for run in extra_runs))
 
     # After the timing: accuracy and agreement with the float64 matrix reference.
     oracle_full = None
@@ -595,46 +810,65 @@ def _bench_config(cfg: Config, work: _Workload, impls: Sequence[Impl], progress)
     oracle_sub = work.oracle(work.sub) if any(i.family == "per-example" for i in impls) else None
 
     rows = []
-    for impl in impls:
-        done = work.examples_timed(impl)
-        scale = work.n / done
-        raw = seconds[impl.name]
-        epoch = [s * scale for s in raw]
-        out, flat = last[impl.name]
-        correct = work.accuracy(impl, out)
-        if flat is None:
-            diff = None
-        elif impl.family == "per-example":
-            diff = _rel_diff(flat, oracle_sub)
+    for run in main_runs:
+        out, flat = last[run.key]
+        if run.impl.family == "per-example":
+            oracle = oracle_sub
         else:
-            diff = _rel_diff(flat, oracle_full)
-        fps = prints[impl.name]
-        rows.append({
-            "impl": impl.name,
-            "label": impl.label,
-            "family": impl.family,
-            "dtype": impl.dtype,
-            "examples_timed": done,
-            "scale_to_epoch": scale,
-            "extrapolated": done != work.n,
-            "seconds": raw,
-            "epoch_seconds": epoch,
-            "median": statistics.median(epoch),
-            "min": min(epoch),
-            "max": max(epoch),
-            "test_correct": correct,
-            "test_total": None if correct is None else len(work.arrays["y_test"]),
-            "test_accuracy": None if correct is None else correct / len(work.arrays["y_test"]),
-            "max_rel_diff_vs_matrix_f64": diff,
-            "diff_against": (None if diff is None else
-                             f"{_ORACLE} on the same {done} examples"),
-            "bitwise_identical_across_repeats": (None if fps[0] is None
-                                                 else len(set(fps)) == 1),
-        })
+            oracle = oracle_full
+        rows.append(_row(work, run, seconds[run.key], out, flat, prints[run.key], oracle,
+                         f"{_ORACLE} on the same {work.examples_timed(run.impl)} examples"))
     _add_ratios(rows)
-    return {"sizes": work.sizes, "mini_batch_size": work.mbs, "run_sequences": sequences,
-            "loadavg_1min": [load_before, _loadavg()],
-            "rows": rows}
+
+    technique_rows = []
+    prefix = min(AGREEMENT_BATCHES * work.mbs, work.n)
+    for tech, tech_runs in tech_table:
+        oracle_run = next(run for run in tech_runs if run.impl.name == _ORACLE)
+        oracle = last[oracle_run.key][1].astype(np.float64)
+        # Untimed: the same comparison after the first AGREEMENT_BATCHES mini-batches.
+        oracle_prefix = work.flat(oracle_run.impl, work.call(
+            oracle_run.impl, limit=prefix, technique=tech)()).astype(np.float64)
+        for run in tech_runs:
+            out, flat = last[run.key]
+            row = _row(work, run, seconds[run.key], out, flat, prints[run.key], oracle,
+                       f"{_ORACLE} with technique {tech.name} on the same {work.n} examples")
+            if run is oracle_run:
+                early = None
+            else:
+                early = _rel_diff(work.flat(run.impl, work.call(
+                    run.impl, limit=prefix, technique=tech)()), oracle_prefix)
+            row = {"technique": tech.name, "run_key": run.key, **row,
+                   "max_rel_diff_vs_matrix_f64_early": early, "early_examples": prefix}
+            technique_rows.append(row)
+    _add_technique_ratios(technique_rows)
+
+    block = {"sizes": work.sizes, "mini_batch_size": work.mbs, "run_sequences": sequences,
+             "loadavg_1min": [load_before, _loadavg()],
+             "rows": rows}
+    if technique_rows:
+        block["technique_rows"] = technique_rows
+    return block
+
+
+def _add_technique_ratios(rows: list) -> None:
+    """For the techniques table: each median over plain native float64's
+    (``ratio_to_plain_native_f64``, the technique overhead), over the plain
+    row of the same implementation (``ratio_to_plain_same_impl``), and the
+    same-technique matrix reference's median over it
+    (``speedup_vs_matrix_f64``; > 1: faster than the reference).  The
+    fastest-run versions go in ``*_min``."""
+    by = {(row["technique"], row["impl"]): row for row in rows}
+    base = by.get(("plain", _BASELINE))
+    for row in rows:
+        plain = by.get(("plain", row["impl"]))
+        oracle = by.get((row["technique"], _ORACLE))
+        for stat, suffix in (("median", ""), ("min", "_min")):
+            row["ratio_to_plain_native_f64" + suffix] = (
+                row[stat] / base[stat] if base else None)
+            row["ratio_to_plain_same_impl" + suffix] = (
+                row[stat] / plain[stat] if plain else None)
+            row["speedup_vs_matrix_f64" + suffix] = (
+                oracle[stat] / row[stat] if oracle else None)
 
 
 def _add_ratios(rows: list) -> None:
@@ -666,6 +900,7 @@ def run(config=None, progress: Callable[[str], None] | None = _progress) -> dict
     nncore, native, core = _import_nncore()
     import scipy.linalg  # noqa: F401  (make sure scipy's BLAS is loaded and visible)
 
+    core_before = _core_library()
     progress("loading MNIST ...")
     data, data_info = load_mnist(cfg.data)
     X_train, y_train = data["training"]
@@ -699,13 +934,25 @@ def run(config=None, progress: Callable[[str], None] | None = _progress) -> dict
                     configs.append(_bench_config(cfg, work, impls, progress))
         sections.append({"threads": str(setting), "blas": blas, "configs": configs})
 
+    machine = machine_info()
+    # The process measured the core it loaded at the start; say so if the
+    # file on disk was rebuilt meanwhile.
+    on_disk = machine.get("core_library")
+    machine["core_library"] = core_before
+    if core_before and on_disk and core_before["sha256"] != on_disk["sha256"]:
+        machine["core_library_on_disk_at_end"] = on_disk
+        print("warning: the compiled core was rebuilt on disk during the run; the results "
+              "are for the one loaded at the start", file=sys.stderr)
     return {
         "schema": SCHEMA,
         "benchmark": "one SGD epoch on MNIST",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": dataclasses.asdict(cfg),
         "data": {**data_info, "train_size": cfg.train_size, "test_size": int(len(y_test))},
-        "machine": machine_info(),
+        "machine": machine,
+        "techniques": {name: {**dataclasses.asdict(_TECHNIQUE_BY_NAME[name]),
+                              "cost": _TECHNIQUE_BY_NAME[name].cost_for(cfg)}
+                       for name in dict.fromkeys(["plain", *cfg.techniques])},
         "sections": sections,
         "wall_seconds": time.perf_counter() - started,
     }
@@ -782,6 +1029,78 @@ def _summary_table(section: dict) -> list:
     return lines
 
 
+def _spread_text(row) -> tuple:
+    """``("min–max", unsteady)``; ‡ when the slowest took over
+    UNSTABLE_SPREAD times the fastest."""
+    spread = f"{_fmt_seconds(row['min'])}–{_fmt_seconds(row['max'])}"
+    unsteady = row["max"] > UNSTABLE_SPREAD * row["min"]
+    return (spread + " ‡" if unsteady else spread), unsteady
+
+
+def _techniques_table(section: dict) -> tuple:
+    """``(lines, unsteady)``: the markdown techniques table of a section
+    (no lines when no block has technique rows)."""
+    blocks = [b for b in section["configs"] if b.get("technique_rows")]
+    if not blocks:
+        return [], False
+    lines = ["Techniques (chapter 3), same round-robin as above; `overhead`: median over plain "
+             "native f64's, same sizes and mini-batch (fastest runs in brackets); "
+             "`× plain impl.`: over the plain row of the same implementation; `vs matrix`: "
+             "the same-technique float64 matrix reference's median over the row's "
+             f"(> 1: faster); `Δθ` against that reference after the epoch, and `Δθ early` "
+             f"after its first {AGREEMENT_BATCHES} mini-batches (untimed; where training is "
+             f"chaotic -- momentum, tanh at this eta -- rounding differences grow to O(1) over "
+             f"an epoch, and only the early value says whether the steps agree).", "",
+             "| sizes | batch | technique | implementation | dtype | s/epoch | min–max "
+             "| overhead | × plain impl. | vs matrix | test acc. | Δθ | Δθ early |",
+             "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    unsteady = False
+    for block in blocks:
+        for row in block["technique_rows"]:
+            spread, flag = _spread_text(row)
+            unsteady |= flag
+            acc = "—" if row["test_accuracy"] is None else f"{100 * row['test_accuracy']:.2f}%"
+            if row["impl"] == _ORACLE:
+                diff = early = speed = "(ref.)"
+            else:
+                diff = ("—" if row["max_rel_diff_vs_matrix_f64"] is None
+                        else f"{row['max_rel_diff_vs_matrix_f64']:.1e}")
+                early = ("—" if row.get("max_rel_diff_vs_matrix_f64_early") is None
+                         else f"{row['max_rel_diff_vs_matrix_f64_early']:.1e}")
+                speed = (_fmt_ratio(row["speedup_vs_matrix_f64"])
+                         + (f" ({row['speedup_vs_matrix_f64_min']:.2f})"
+                            if row.get("speedup_vs_matrix_f64_min") is not None else ""))
+            overhead = _fmt_ratio(row["ratio_to_plain_native_f64"])
+            if row.get("ratio_to_plain_native_f64_min") is not None:
+                overhead += f" ({row['ratio_to_plain_native_f64_min']:.2f})"
+            lines.append(
+                f"| {_sizes_text(block['sizes'])} | {block['mini_batch_size']} | "
+                f"{row['technique']} | {row['label']} | {row['dtype']} | "
+                f"{_fmt_seconds(row['median'])} | {spread} | {overhead} | "
+                f"{_fmt_ratio(row['ratio_to_plain_same_impl'])} | {speed} | {acc} | {diff} "
+                f"| {early} |")
+    return lines + [""], unsteady
+
+
+def _techniques_legend(results: Mapping) -> list:
+    """One line per technique that appears in the report: what it changes."""
+    used = dict.fromkeys(row["technique"] for s in results["sections"]
+                         for b in s["configs"] for row in b.get("technique_rows", []))
+    if not used:
+        return []
+    info = results.get("techniques", {})
+    cfg = results["config"]
+    parts = []
+    for name in used:
+        t = info.get(name) or {}
+        desc = t.get("description") or (_TECHNIQUE_BY_NAME[name].description
+                                         if name in _TECHNIQUE_BY_NAME else name)
+        parts.append(f"`{name}`: {desc}")
+    return ["Techniques: " + "; ".join(parts)
+            + f". All with eta={cfg['eta']}, L2 lmbda={cfg['lmbda']}; dropout masks from "
+              f"seed {cfg['seed']}; momentum velocities start at zero.", ""]
+
+
 def to_markdown(results: Mapping) -> str:
     """The results of :func:`run` (or the JSON it wrote) as a markdown report."""
     cfg, m, data = results["config"], results["machine"], results["data"]
@@ -793,7 +1112,11 @@ def to_markdown(results: Mapping) -> str:
         f"- machine: {m['cpu_model']}, {m['cpu_count']} cores "
         f"({m['cpu_count_usable']} usable); Python {m['python']}, numpy {m['numpy']}, "
         f"scipy {m['scipy']}, nncore {m['nncore']}"
-        + (f" (commit {m['git_commit'][:10]})" if m.get("git_commit") else ""),
+        + (f" (commit {m['git_commit'][:10]}" + (
+            f", with uncommitted changes in {', '.join(m['git_changed_files'])}"
+            if m.get("git_changed_files") else "") + ")" if m.get("git_commit") else "")
+        + (f"; core {m['core_library']['file']} sha256 {m['core_library']['sha256'][:12]}, "
+           f"built {m['core_library']['modified']}" if m.get("core_library") else ""),
         f"- BLAS: {blas}; BLAS environment: {env}",
         f"- work: {data['train_size']:,} training images, {cfg['cost']} cost, "
         f"eta={cfg['eta']}, lmbda={cfg['lmbda']}, seed {cfg['seed']}; every implementation "
@@ -824,10 +1147,8 @@ def to_markdown(results: Mapping) -> str:
                 if row["extrapolated"]:
                     label += f" † ({row['examples_timed']:,} ex. ×{row['scale_to_epoch']:.3g})"
                     footnote = True
-                spread = f"{_fmt_seconds(row['min'])}–{_fmt_seconds(row['max'])}"
-                if row["max"] > UNSTABLE_SPREAD * row["min"]:
-                    spread += " ‡"
-                    unsteady = True
+                spread, flag = _spread_text(row)
+                unsteady |= flag
                 if row["test_accuracy"] is None:
                     acc = "—"
                 else:
@@ -848,14 +1169,23 @@ def to_markdown(results: Mapping) -> str:
                     f"{acc} | {diff} |")
         lines += ["", "Key ratios, medians (fastest runs in brackets):", ""]
         lines += _summary_table(section) + [""]
+        tech_lines, flag = _techniques_table(section)
+        lines += tech_lines
+        unsteady |= flag
         unstable = [f"{_sizes_text(b['sizes'])}/{b['mini_batch_size']} {r['impl']}"
                     for b in section["configs"] for r in b["rows"]
                     if r["bitwise_identical_across_repeats"] is False]
+        unstable += [f"{_sizes_text(b['sizes'])}/{b['mini_batch_size']} "
+                     f"{r['technique']} {r['impl']}"
+                     for b in section["configs"] for r in b.get("technique_rows", [])
+                     if r["run_key"] not in {x["impl"] for x in b["rows"]}
+                     and r["bitwise_identical_across_repeats"] is False]
         if unstable:
             lines += ["Final parameters differed between repetitions (not bit-for-bit "
                       "reproducible at this thread count): " + ", ".join(unstable) + ".", ""]
     if any(section["threads"] == "1" for section in results["sections"]):
         lines += [_TARGETS, ""]
+    lines += _techniques_legend(results)
     if footnote:
         lines += [f"† The per-example reference is timed on the first "
                   f"{cfg['per_example_examples']:,} examples of the shuffled order (with "
@@ -912,6 +1242,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(default: 1 default)")
     p.add_argument("--impl", nargs="+", metavar="NAME",
                    help="implementations to run (default: all): " + ", ".join(_IMPL_BY_NAME))
+    p.add_argument("--techniques", nargs="+", metavar="NAME",
+                   help="chapter-3 techniques, one row each (native f64/f32, matrix f64) in a "
+                        "techniques table (default: plain, no table): "
+                        + ", ".join(_TECHNIQUE_BY_NAME))
     p.add_argument("--train-size", type=int, help="training images per epoch (default: 50000)")
     p.add_argument("--per-example-examples", type=int, metavar="N",
                    help="examples the per-example reference is timed on (default: 5000)")
@@ -936,9 +1270,13 @@ def parse_args(argv=None):
     impls = None
     if args.impl:
         impls = [name for item in args.impl for name in item.split(",") if name]
+    techniques = None
+    if args.techniques:
+        techniques = [name for item in args.techniques for name in item.split(",") if name]
     overrides = {
         "sizes": args.sizes, "batch_sizes": args.batch_sizes, "repeats": args.repeats,
-        "threads": args.threads, "impls": impls, "train_size": args.train_size,
+        "threads": args.threads, "impls": impls, "techniques": techniques,
+        "train_size": args.train_size,
         "per_example_examples": args.per_example_examples, "eta": args.eta,
         "lmbda": args.lmbda, "seed": args.seed, "data": args.data,
     }
