@@ -95,3 +95,16 @@ def test_python_dash_m_runs_the_same_command(mnist_path):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "train" in capsys.readouterr().out
+
+
+def test_bench_prints_a_table_and_writes_json(mnist_path, tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--data", str(mnist_path), "--train-size", "2000", "--repeats", "2",
+                 "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    for name in ("native float64", "native float32", "NumPy reference float64"):
+        assert f"| {name} |" in table
+    import json
+    res = json.loads(out.read_text())
+    assert res["examples"] == 2000 and len(res["times"]["native float64"]) == 2
+    assert res["relative_to_native_float64"]["native float64"] == 1.0

@@ -282,6 +282,44 @@ def _plot(args):
     return 0
 
 
+def _add_bench(sub):
+    p = sub.add_parser(
+        "bench", help="time one MNIST epoch: native core against the NumPy reference",
+        description="A short benchmark (about a minute): one training epoch of the "
+        "chapter's network on the native core (float64 and float32) against the plain "
+        "NumPy reference, alternating, median of a few repetitions.")
+    p.add_argument("--sizes", type=_sizes, default=[784, 30, 10])
+    p.add_argument("--mini-batch-size", type=_positive_int, default=10)
+    p.add_argument("--train-size", type=_positive_int, default=50_000)
+    p.add_argument("--repeats", type=_positive_int, default=3)
+    p.add_argument("--threads", type=_nonnegative_int, default=1,
+                   help="BLAS threads (0: the library's default; needs threadpoolctl)")
+    p.add_argument("--no-reference", action="store_true", help="time the native core only")
+    p.add_argument("--data", default=None, help="path to mnist.pkl.gz")
+    p.add_argument("--json", default=None, help="also write the results as JSON")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args):
+    import json
+
+    from . import mnist_loader
+    from .benchmark import run_benchmark, to_markdown
+
+    if args.sizes[0] != 784 or args.sizes[-1] != 10:
+        raise SystemExit("nncore bench: MNIST needs 784 inputs and 10 outputs")
+    a = mnist_loader.load_arrays(args.data, dtype=None)
+    res = run_benchmark(args.sizes, args.mini_batch_size, repeats=args.repeats,
+                        reference=not args.no_reference, threads=args.threads or None,
+                        data=(a.X_train[:args.train_size], a.y_train[:args.train_size]),
+                        progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(to_markdown(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nncore",
@@ -291,6 +329,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_plot(sub)
+    _add_bench(sub)
     return parser
 
 
