@@ -108,3 +108,19 @@ def test_bench_prints_a_table_and_writes_json(mnist_path, tmp_path, capsys):
     res = json.loads(out.read_text())
     assert res["examples"] == 2000 and len(res["times"]["native float64"]) == 2
     assert res["relative_to_native_float64"]["native float64"] == 1.0
+
+
+def test_train_with_expanded_data(mnist_path, capsys):
+    assert main(["train", "--data", str(mnist_path), "--train-size", "300", "--epochs", "1",
+                 "--expand", "affine", "--rotate", "10", "--seed", "2"]) == 0
+    assert "Affine(rotate=10.0" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="add --expand"):
+        main(["train", "--data", str(mnist_path), "--alpha", "30"])
+    with pytest.raises(SystemExit, match="elastic takes alpha, sigma"):
+        main(["train", "--data", str(mnist_path), "--expand", "elastic", "--rotate", "5"])
+
+
+def test_every_command_is_registered():
+    from nncore.cli import build_parser
+    choices = build_parser()._subparsers._group_actions[0].choices
+    assert {"train", "plot", "bench", "expand", "reproduce", "search"} <= set(choices)

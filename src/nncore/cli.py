@@ -8,6 +8,7 @@ the time per epoch, and saves the model if asked.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 
@@ -149,6 +150,23 @@ def _add_train(sub):
                    help="save the training history as JSON")
     g.add_argument("--plot", metavar="FIG.png", default=None,
                    help="plot the evaluation and training accuracy by epoch (needs matplotlib)")
+    x = p.add_argument_group("artificially expanded training data (a fresh distortion "
+                             "of the training images each epoch)")
+    x.add_argument("--expand", choices=["shifts", "affine", "elastic"], default=None,
+                   help="shifts: each image moved by one pixel (or not) at random; affine: "
+                   "rotation, shift, skew and scaling; elastic: Simard's elastic distortions")
+    x.add_argument("--rotate", type=_nonnegative_float, default=None,
+                   help="affine: largest rotation in degrees (default 15)")
+    x.add_argument("--shift", type=_nonnegative_float, default=None,
+                   help="affine: largest shift in pixels (default 2)")
+    x.add_argument("--shear", type=_nonnegative_float, default=None,
+                   help="affine: largest skew (default 0.3)")
+    x.add_argument("--scale", type=_nonnegative_float, default=None,
+                   help="affine: largest relative change of size (default 0.15)")
+    x.add_argument("--alpha", type=_nonnegative_float, default=None,
+                   help="elastic: strength of the displacement field (default 34)")
+    x.add_argument("--sigma", type=_positive_float, default=None,
+                   help="elastic: width of its Gaussian smoothing in pixels (default 4)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=_train)
 
@@ -193,6 +211,20 @@ def _train(args):
             "".join(", " + e for e in extras)))
     from .training import DiminishingReturns, NoImprovement
 
+    augment = None
+    strengths = {k: getattr(args, k) for k in ("rotate", "shift", "shear", "scale", "alpha",
+                                                 "sigma") if getattr(args, k) is not None}
+    if args.expand is not None:
+        from .expand import make_augmenter
+        try:
+            augment = make_augmenter(args.expand, **strengths)
+        except ValueError as e:
+            raise SystemExit(f"nncore train: {e}") from None
+        say("Expanding the training data each epoch: {!r}".format(augment))
+    elif strengths:
+        raise SystemExit("nncore train: --rotate/--shift/--shear/--scale/--alpha/--sigma "
+                         "set the strength of --expand affine|elastic; add --expand")
+
     rule = None
     if args.early_stopping is not None:
         rule = (NoImprovement(args.early_stopping) if args.stopping_rule == "no-improvement"
@@ -226,7 +258,7 @@ def _train(args):
         momentum=args.momentum, nesterov=args.nesterov,
         early_stopping=rule, restore_best=args.restore_best, schedule=schedule,
         monitor_every=args.monitor_every, monitor_subset=args.monitor_subset,
-        callbacks=[report], verbose=False,
+        callbacks=[report], augment=augment, verbose=False,
         progress=sys.stdout.isatty() and not args.quiet)
     if history.stop_reason != "completed":
         print("Stopped after {} epoch(s): {}{}".format(
@@ -330,6 +362,12 @@ def build_parser():
     _add_train(sub)
     _add_plot(sub)
     _add_bench(sub)
+    for module, adder in (("expand", "add_expand_parser"),
+                          ("reproduce", "add_reproduce_parser"),
+                          ("search", "add_search_parser")):
+        add = getattr(importlib.import_module(f"nncore.{module}"), adder, None)
+        if add is not None:
+            add(sub)
     return parser
 
 
