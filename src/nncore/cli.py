@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import time
 
 import numpy as np
 
+from ._argtypes import nonnegative_float as _nonnegative_float
+from ._argtypes import nonnegative_int as _nonnegative_int
+from ._argtypes import positive_float as _positive_float
+from ._argtypes import positive_int as _positive_int
+from ._argtypes import probability as _probability
 from .network import Network
 
 _COST_FLAGS = {"cross-entropy": "CrossEntropyCost", "quadratic": "QuadraticCost",
@@ -30,56 +34,6 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(
             f"--sizes needs at least two positive widths, got {text!r}")
     return sizes
-
-
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
-def _nonnegative_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
-
-
-def _positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
-
-
-def _nonnegative_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
-
-
-def _probability(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return v
 
 
 def _add_train(sub):

@@ -69,7 +69,6 @@ versions (:func:`preview`).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -895,34 +894,9 @@ def load_expanded(path):
 
 # -- command line ----------------------------------------------------------------------
 
-def _nonneg_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not (v >= 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
-
-
-def _pos_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
+from ._argtypes import nonnegative_float as _nonneg_float  # noqa: E402
+from ._argtypes import nonnegative_int as _nonneg_int  # noqa: E402
+from ._argtypes import positive_int as _pos_int  # noqa: E402
 
 
 def _add_strengths(group):
@@ -974,10 +948,10 @@ def augmenter_from_args(args, kind_attr="expand"):
         given = {k for k, v in strengths.items() if v is not None}
         wrong = sorted(given - set(_STRENGTH_NAMES[kind]))
         if wrong:
+            takes = ", ".join("--" + s for s in _STRENGTH_NAMES[kind] if s != "pixels")
             raise ValueError(
                 f"{' '.join('--' + w for w in wrong)} do{'es' if len(wrong) == 1 else ''} "
-                f"not apply to {kind} (it takes "
-                f"{', '.join('--' + s for s in _STRENGTH_NAMES[kind] if s != 'pixels') or 'no strengths'})"
+                f"not apply to {kind} (it takes {takes or 'no strengths'})"
             ) from None
         raise
 
@@ -1072,7 +1046,8 @@ def run_expand(args) -> int:
         else:
             copies = args.copies if args.copies is not None else 1
             Xe, ye = expand(X, y, aug, rng, copies)
-            what = f"the originals, then {copies} distorted cop{'y' if copies == 1 else 'ies'}: {aug!r}"
+            what = (f"the originals, then {copies} distorted "
+                    f"cop{'y' if copies == 1 else 'ies'}: {aug!r}")
         t1 = time.perf_counter()
         info = {
             "expansion": args.kind,

@@ -2335,14 +2335,7 @@ def _anchor(e, name):
 # Command line
 # =============================================================================
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+from ._argtypes import positive_int as _positive_int  # noqa: E402
 
 
 def _configure_parser(p):
