@@ -5,9 +5,9 @@ Two ways in:
 
 * :func:`search` -- grid search, random search (Bergstra and Bengio, 2012)
   or Bayesian optimization with Optuna's TPE sampler over eta, lambda, the
-  mini-batch size, the hidden layers, momentum, dropout, L1, the hidden
-  neurons and the number of epochs (with early stopping), each trial scored
-  by its best validation accuracy.  Trials report the validation accuracy
+  mini-batch size, the hidden layers, momentum, dropout, L1, the neurons
+  and the number of epochs (with early stopping), each trial scored by its
+  best validation accuracy.  Trials report the validation accuracy
   after every epoch and are pruned when they lag (Optuna's pruners); a trial
   that diverges to NaN is recorded as a *failed* trial and the search goes
   on.  Any number of worker processes -- on this machine
@@ -36,6 +36,27 @@ their text forms (``"0.01:3:log"``, ``"5,10,20,50"``, ``"0.5"``)::
                     sizes=[784, 100, 10], n_trials=60, epochs=40, early_stopping=5,
                     storage="sqlite:///search.db", study_name="mnist-100", n_workers=2)
     print(result.summary()); result.save("search-out")
+
+Across machines, every worker needs the same ``mnist.pkl.gz`` (checked by a
+fingerprint) and a PostgreSQL server they can all reach::
+
+    # on the database machine (once): a role and a database for the searches
+    sudo -u postgres createuser --pwprompt nncore
+    sudo -u postgres createdb --owner nncore nncore
+    # postgresql.conf: listen_addresses = '*'; pg_hba.conf: a line such as
+    #   host  nncore  nncore  10.0.0.0/24  scram-sha-256
+
+    # machine A starts the search (and runs 2 workers itself)
+    nncore search --storage postgresql://nncore:PASSWORD@dbhost:5432/nncore \
+        --study mnist-100 --sizes 784,100,10 --trials 200 --workers 2
+    # machines B, C, ... join it: settings come from the study
+    nncore search --join --storage postgresql://nncore:PASSWORD@dbhost:5432/nncore \
+        --study mnist-100 --workers 2
+
+Every worker runs trials until the study holds its total; machine A then
+waits for trials still running elsewhere and reports.  A worker that dies
+stops sending heartbeats; after three minutes its trial is marked failed
+and retried once.  The same study name resumes an interrupted search.
 """
 
 from __future__ import annotations
@@ -1119,6 +1140,8 @@ def plot_trials(trials, out_dir=None, *, params=None, space=None, prefix="", tit
             ax.scatter(xs, [100 * y for y in ys], s=22, alpha=0.6, **st2)
 
     figs = []
+    clipped = any(t["value"] is not None and t["value"] < floor for t in trials)
+    note = f"\n(triangles on the floor: below {100 * floor:.1f}%)" if clipped else ""
     # accuracy against each hyper-parameter
     if params:
         n = len(params)
@@ -1126,12 +1149,17 @@ def plot_trials(trials, out_dir=None, *, params=None, space=None, prefix="", tit
         rows = -(-n // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
         for ax, p in zip(axes.flat, params):
-            xs_all = [t["params"].get(p) for t in trials]
+            xs_all = [t["params"].get(p) for t in trials if t["params"].get(p) is not None]
             numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                          for x in xs_all if x is not None)
+                          for x in xs_all)
             cats = None
-            if not numeric:
-                cats = sorted({str(x) for x in xs_all if x is not None})
+            if not numeric or (space is not None and isinstance(space.get(p), Choice)):
+                # choices as evenly spaced positions (numbers in order)
+                values = list({str(x): x for x in xs_all}.values())
+                if space is not None and isinstance(space.get(p), Choice):
+                    values += [v for v in space[p].values if str(v) not in map(str, values)]
+                values.sort(key=lambda v: (0, v, "") if numeric else (1, 0, str(v)))
+                cats = [str(v) for v in values]
             for state, st in styles.items():
                 pts = [(t["params"].get(p) if cats is None else cats.index(str(t["params"][p])),
                         y_of(t), t) for t in trials
@@ -1143,8 +1171,6 @@ def plot_trials(trials, out_dir=None, *, params=None, space=None, prefix="", tit
                 ax.set_xticklabels(cats)
             elif space is not None and p in space and getattr(space[p], "log", False):
                 ax.set_xscale("log")
-            elif numeric and p == "mini_batch_size":
-                ax.set_xscale("log")
             ax.set_xlabel(p)
             ax.set_ylabel("validation accuracy (%)")
             ax.set_ylim(100 * floor - 0.05 * 100 * (best - floor + 1e-4),
@@ -1155,14 +1181,12 @@ def plot_trials(trials, out_dir=None, *, params=None, space=None, prefix="", tit
         handles, labels = axes.flat[0].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small")
-        fig.suptitle((title or "search") + ": validation accuracy by hyper-parameter"
-                     + (f"\n(triangles on the floor: below {100 * floor:.1f}%)"
-                        if any(t["value"] is not None and t["value"] < floor for t in trials)
-                        else ""), fontsize="medium")
+        fig.suptitle((title or "search") + ": validation accuracy by hyper-parameter" + note,
+                     fontsize="medium")
         fig.tight_layout(rect=(0, 0.06, 1, 0.95))
         figs.append(("accuracy_vs_params.png", fig))
     # accuracy against trial number, with the running best
-    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    fig, ax = plt.subplots(figsize=(7.0, 4.3))
     for state, st in styles.items():
         pts = [(t["number"], y_of(t), t) for t in trials if t["state"] == state]
         if pts:
@@ -1181,9 +1205,11 @@ def plot_trials(trials, out_dir=None, *, params=None, space=None, prefix="", tit
     ax.set_ylim(100 * floor - 0.05 * 100 * (best - floor + 1e-4),
                 100 * best + 0.08 * 100 * (best - floor + 1e-4))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
-    ax.set_title((title or "search") + ": validation accuracy by trial")
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize="small")
+    ax.set_title((title or "search") + ": validation accuracy by trial" + note,
+                 fontsize="medium")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     figs.append(("accuracy_vs_trial.png", fig))
     if out_dir is None:
         return [f for _, f in figs]
