@@ -1589,7 +1589,8 @@ class BroadStrategyResult:
             ax.set_xlabel("epoch (0 = before training)")
             ax.set_ylabel("cost on the training data")
             ax.set_yscale("log")
-            ax.set_title("Threshold eta: training cost over the first epochs (lambda = 0)")
+            ax.set_title("Threshold eta: training cost over the first epochs "
+                         f"(lambda = {probes[0]['lmbda']:g})")
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize="x-small")
             fig.tight_layout()
@@ -1629,13 +1630,15 @@ def _cost_verdict(costs, finite):
 
 
 def broad_strategy(data=None, *, sizes=(784, 30, 10), mini_batch_size=10, epochs=30,
-                   early_stopping=10, probe_epochs=3, eta_start=0.01, lmbda_start=1.0,
+                   early_stopping=10, probe_epochs=3, probe_lmbda=0.0, eta_start=0.01,
+                   lmbda_start=1.0,
                    train_size=None, validation_size=None, dtype="float32", seed=0,
                    refine=True, retune_eta=True, fixed=None, verbose=True, blas_threads=1):
     """The chapter's procedure for eta and lambda, step by step.
 
-    1. *Threshold eta* (lambda = 0, training cost over the first
-       ``probe_epochs`` epochs, starting before training): from
+    1. *Threshold eta* (lambda = ``probe_lmbda``, 0 as the chapter advises;
+       the training cost over the first ``probe_epochs`` epochs, starting
+       before training): from
        ``eta_start`` go up by factors of 10 while the cost decreases every
        epoch (or down until it does) -- the order of magnitude; then refine
        with 2x and 5x that value; the largest eta whose cost still decreases
@@ -1673,12 +1676,12 @@ def broad_strategy(data=None, *, sizes=(784, 30, 10), mini_batch_size=10, epochs
             print(line, flush=True)
 
     def probe(eta):
-        conf = dict(conf0, eta=eta, lmbda=0.0, early_stopping=None)
+        conf = dict(conf0, eta=eta, lmbda=probe_lmbda, early_stopping=None)
         t0 = time.perf_counter()
         with _blas_threads(blas_threads):
             net = _network(conf, seed, dt)
             with np.errstate(all="ignore"):
-                costs = [net._total_cost(d.train, 0.0)]
+                costs = [net._total_cost(d.train, probe_lmbda)]
 
             def record(net, info):
                 if info["kind"] == "epoch":
@@ -1693,7 +1696,7 @@ def broad_strategy(data=None, *, sizes=(784, 30, 10), mini_batch_size=10, epochs
                 finite = False
         finite = finite and all(math.isfinite(c) for c in costs)
         verdict = _cost_verdict(costs, finite)
-        step = {"phase": "threshold", "eta": eta, "lmbda": 0.0,
+        step = {"phase": "threshold", "eta": eta, "lmbda": probe_lmbda,
                 "training_costs": [float(c) if math.isfinite(c) else None for c in costs],
                 "finite": finite, "verdict": verdict,
                 "seconds": round(time.perf_counter() - t0, 2)}
@@ -1732,7 +1735,7 @@ def broad_strategy(data=None, *, sizes=(784, 30, 10), mini_batch_size=10, epochs
         f"{len(d.train)} training / {len(d.validation)} validation images, {dt}, seed {seed}")
     # -- step 1: the threshold eta ---------------------------------------------------
     say(f"Step 1: the threshold eta -- the largest eta at which the training cost decreases "
-        f"during the first {probe_epochs} epochs (lambda = 0)")
+        f"during the first {probe_epochs} epochs (lambda = {probe_lmbda:g})")
     eta_min, eta_max = 1e-7, 1e5
     eta = float(eta_start)
     if probe(eta):
@@ -1871,30 +1874,9 @@ def _cli_sizes(text):
     return sizes
 
 
-def _cli_int(minimum):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            v = minimum - 1
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return v
-    return parse
-
-
-def _cli_seconds(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1.0
-    if not v > 0 or not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return v
-
-
 def add_search_parser(subparsers):
     """Add ``search`` to an argparse subparsers object (``nncore search``)."""
+    from ._argtypes import nonnegative_float, nonnegative_int, positive_float, positive_int
     p = subparsers.add_parser(
         "search", help="search hyper-parameters (grid, random, TPE; one machine or many)",
         description="Search hyper-parameters on validation accuracy: grid, random or TPE "
@@ -1904,17 +1886,17 @@ def add_search_parser(subparsers):
         "LOW:HIGH[:log]; choices: A,B,C; a single value fixes a hyper-parameter. "
         "Needs optuna (pip install optuna).")
     p.add_argument("--method", choices=["tpe", "random", "grid"], default="tpe")
-    p.add_argument("--trials", type=_cli_int(1), default=None, metavar="N",
+    p.add_argument("--trials", type=positive_int, default=None, metavar="N",
                    help="trials in the study, all workers together (default 30; grid: all); "
                    "with --join: trials to run here (default: until the study has its total)")
-    p.add_argument("--timeout", type=_cli_seconds, default=None, metavar="SEC",
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SEC",
                    help="start no new trial after SEC seconds")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="sqlite:///file.db, a file path, or postgresql://user:pw@host/db "
                    "(default: OUT/search.db)")
     p.add_argument("--study", default="nncore-search", metavar="NAME",
                    help="study name in the storage (the same name resumes or joins it)")
-    p.add_argument("--workers", type=_cli_int(1), default=1, metavar="K",
+    p.add_argument("--workers", type=positive_int, default=1, metavar="K",
                    help="local worker processes sharing the storage")
     p.add_argument("--join", action="store_true",
                    help="join a search started elsewhere (same --storage and --study) "
@@ -1925,17 +1907,17 @@ def add_search_parser(subparsers):
                    "the test accuracy of its best configuration)")
     p.add_argument("--sizes", type=_cli_sizes, default=[784, 30, 10],
                    help="layer widths (default 784,30,10; --hidden overrides the hidden ones)")
-    p.add_argument("--epochs", type=_cli_int(1), default=30, help="most epochs per trial")
-    p.add_argument("--early-stopping", type=_cli_int(0), default=10, metavar="N",
+    p.add_argument("--epochs", type=positive_int, default=30, help="most epochs per trial")
+    p.add_argument("--early-stopping", type=nonnegative_int, default=10, metavar="N",
                    help="no-improvement-in-N (default 10; 0: off)")
     p.add_argument("--pruner", default="median",
                    help="median[:WARMUP[:STARTUP]] (default), percentile:P, hyperband, "
                    "halving, none")
-    p.add_argument("--startup-trials", type=_cli_int(1), default=None,
+    p.add_argument("--startup-trials", type=positive_int, default=None,
                    help="random trials before TPE models the results")
-    p.add_argument("--train-size", type=_cli_int(1), default=None, metavar="N",
+    p.add_argument("--train-size", type=positive_int, default=None, metavar="N",
                    help="use the first N training images")
-    p.add_argument("--validation-size", type=_cli_int(1), default=None, metavar="N",
+    p.add_argument("--validation-size", type=positive_int, default=None, metavar="N",
                    help="score on the first N validation images")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of the networks (default float32: faster)")
@@ -1949,8 +1931,11 @@ def add_search_parser(subparsers):
                    help="skip retraining the best configuration for its test accuracy")
     p.add_argument("--strategy", choices=["broad"], default=None,
                    help="broad: the chapter's step-by-step procedure for eta and lambda")
-    p.add_argument("--probe-epochs", type=_cli_int(1), default=3,
+    p.add_argument("--probe-epochs", type=positive_int, default=3,
                    help="broad strategy: epochs of training cost judged for the threshold eta")
+    p.add_argument("--probe-lmbda", type=nonnegative_float, default=0.0,
+                   help="broad strategy: lambda while finding the threshold eta (default 0, "
+                   "as the chapter advises; its figure used 5.0)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     g = p.add_argument_group("the search space")
     for flag, name, text in _SPEC_FLAGS:
@@ -2010,7 +1995,7 @@ def _run_search(args):
             sizes = [sizes[0], *_layers(fixed.pop("hidden")), sizes[-1]]
         res = broad_strategy(args.data, sizes=sizes, mini_batch_size=mbs, epochs=args.epochs,
                              early_stopping=args.early_stopping or None,
-                             probe_epochs=args.probe_epochs,
+                             probe_epochs=args.probe_epochs, probe_lmbda=args.probe_lmbda,
                              train_size=args.train_size, validation_size=args.validation_size,
                              dtype=args.dtype, seed=0 if args.seed is None else args.seed,
                              fixed=fixed, verbose=verbose)
