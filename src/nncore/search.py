@@ -835,10 +835,17 @@ def _budget_reached(study, budget):
 
 
 def _run_worker(url, study_name, cfg, data, index, *, study=None, budget=None, max_trials=None,
-                deadline=None, pruner=None, verbose=True, blas_threads=1, name=None):
+                deadline=None, pruner=None, verbose=True, blas_threads=1, name=None,
+                lock=None):
     """Run trials until the study holds ``budget`` trials (all workers
     together), this worker has run ``max_trials``, the deadline passes or a
-    grid is exhausted.  Returns the number of trials this worker ran."""
+    grid is exhausted.  Returns the number of trials this worker ran.
+
+    ``lock`` (shared by the local worker processes of one search) is held
+    from the budget check until the trial exists in the storage, so two
+    workers cannot both start the last trial; workers joining from other
+    machines have no such lock and may each start one trial past the
+    budget."""
     optuna = _optuna()
     space = _space_from_json(cfg["space"])
     if data.fingerprint != cfg["data_fingerprint"]:
@@ -857,6 +864,16 @@ def _run_worker(url, study_name, cfg, data, index, *, study=None, budget=None, m
     name = name or f"{socket.gethostname()}:{os.getpid()}"
     say = (lambda s: print(s, flush=True)) if verbose else (lambda s: None)
     objective = _Objective(cfg, space, data, say, name)
+    held = []
+
+    def release():
+        if held:
+            held.pop().release()
+
+    def run_one(trial):  # called once the trial is in the storage
+        release()
+        return objective(trial)
+
     ran = 0
     with _quiet_optuna(verbose), _blas_threads(blas_threads), warnings.catch_warnings():
         # Optuna's heartbeat checks call themselves "experimental" on every trial
@@ -866,24 +883,30 @@ def _run_worker(url, study_name, cfg, data, index, *, study=None, budget=None, m
                 break
             if deadline is not None and time.time() >= deadline:
                 break
-            if budget is not None and _budget_reached(study, budget):
-                break
-            if cfg["method"] == "grid" and hasattr(sampler, "is_exhausted") \
-                    and sampler.is_exhausted(study):
-                break
-            study.optimize(objective, n_trials=1, gc_after_trial=False)
+            # a worker killed while it held the lock must not stall the others
+            if lock is not None and lock.acquire(timeout=300):
+                held.append(lock)
+            try:
+                if budget is not None and _budget_reached(study, budget):
+                    break
+                if cfg["method"] == "grid" and hasattr(sampler, "is_exhausted") \
+                        and sampler.is_exhausted(study):
+                    break
+                study.optimize(run_one, n_trials=1, gc_after_trial=False)
+            finally:
+                release()
             ran += 1
     return ran
 
 
 def _process_main(url, study_name, cfg, data, index, budget, deadline, pruner, verbose,
-                  blas_threads):
+                  blas_threads, lock):
     """Entry point of a forked local worker process."""
     code = 0
     try:
         _run_worker(url, study_name, cfg, data, index, budget=budget, deadline=deadline,
                     pruner=pruner, verbose=verbose, blas_threads=blas_threads,
-                    name=f"w{index}:{os.getpid()}")
+                    name=f"w{index}:{os.getpid()}", lock=lock)
     except KeyboardInterrupt:
         code = 130
     except BaseException:  # shown in the worker's stderr; the parent reports the code
@@ -1414,9 +1437,10 @@ def _fork_workers(url, study_name, cfg, data, n_workers, budget, deadline, prune
         raise RuntimeError("local worker processes need the 'fork' start method (Linux, "
                            "macOS); elsewhere start workers with nncore.search.worker") \
             from None
+    lock = ctx.Lock()  # budget check + trial creation, one worker at a time
     procs = [ctx.Process(target=_process_main, name=f"nncore-search-w{i}",
                          args=(url, study_name, cfg, data, i, budget, deadline, pruner,
-                               verbose, blas_threads))
+                               verbose, blas_threads, lock))
              for i in range(n_workers)]
     sys.stdout.flush()
     sys.stderr.flush()
