@@ -4,10 +4,12 @@ its report and figures, and the single neuron's learning slowdown."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -139,6 +141,10 @@ def test_quick_run_writes_report_figures_and_results(tmp_path, mnist_path):
         in text
     assert "82.27%" in text and "Total wall time" in text and "Quick run" in text
     assert "CPU:" in text and "NumPy" in text
+    # the data file is named by its content, never by this machine's directories
+    digest = hashlib.sha256(Path(mnist_path).read_bytes()).hexdigest()[:16]
+    assert f"- Data: `{Path(mnist_path).name} (sha256 {digest}…" in text
+    assert str(Path(mnist_path).parent) not in text
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) >= 8
     for png in pngs:

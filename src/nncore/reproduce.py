@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -2478,6 +2479,17 @@ def _list(out=None):
         print(f"{name:<{width}}  {e.title}" + (f"  [book: {nums}]" if nums else ""), file=out)
 
 
+def _describe_data_file(path):
+    """``mnist.pkl.gz (sha256 1a2b3c4d5e6f…, 17,051,982 bytes)``: which file,
+    without the machine's directories."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"{os.path.basename(path)} (sha256 {h.hexdigest()[:16]}…, " \
+           f"{os.path.getsize(path):,} bytes)"
+
+
 def _data_path(args):
     return args.data or os.environ.get("NNCORE_DATA") or None
 
@@ -2538,11 +2550,12 @@ def run_reproduce(args) -> int:
     if any(REGISTRY[n].needs_data for n in names):
         from .mnist_loader import locate_mnist
         try:
-            meta["data"] = str(locate_mnist(ctx.data_path))
+            ctx.data_path = str(locate_mnist(ctx.data_path))
         except Exception as exc:  # noqa: BLE001 - the loader's message says what to do
             print(f"nncore reproduce: {exc}", file=sys.stderr)
             return 1
-        ctx.data_path = meta["data"]
+        # the report names the file by its content, not by where it lies here
+        meta["data"] = _describe_data_file(ctx.data_path)
     figs = _Figures(out_dir)
     t0 = time.perf_counter()
     with _pin_blas():
