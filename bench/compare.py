@@ -707,8 +707,10 @@ def _display_arg(arg: str) -> str:
 
 
 def run(config=None, progress: Callable[[str], None] | None = be._progress,
-        argv=None) -> dict:
-    """Run the comparison; return the JSON-ready results."""
+        argv=None, checkpoint: Callable[[dict], None] | None = None) -> dict:
+    """Run the comparison; return the JSON-ready results.  ``checkpoint``,
+    if given, receives the results so far (``"partial": True``) after every
+    configuration, so that a long run that is stopped leaves something."""
     cfg = config if isinstance(config, Config) else Config(**(config or {}))
     cfg.validate()
     progress = progress or (lambda msg: None)
@@ -730,6 +732,39 @@ def run(config=None, progress: Callable[[str], None] | None = be._progress,
         extras["sklearn"] = _Sklearn
     core_before = be._core_library()
     load_start = os.getloadavg()
+    started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    scaling = None
+
+    def assemble(sections, partial):
+        machine = be.machine_info()
+        machine.update(_extra_info(torch, sklearn))
+        machine["core_library"] = core_before
+        on_disk = be._core_library()
+        if core_before and on_disk and core_before["sha256"] != on_disk["sha256"]:
+            machine["core_library_on_disk_at_end"] = on_disk
+            if not partial:
+                progress("warning: the compiled core was rebuilt on disk during the run")
+        return {
+            "schema": SCHEMA,
+            "benchmark": "nncore against references, PyTorch and scikit-learn; one MNIST epoch",
+            "started": started_at,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+            "partial": partial,
+            "command": "python bench/compare.py" + "".join(f" {_display_arg(a)}"
+                                                           for a in argv),
+            "config": dataclasses.asdict(cfg),
+            "frameworks_missing": missing,
+            "data": {**data_info, "train_size": cfg.train_size,
+                     "test_size": int(len(y_test))},
+            "machine": machine,
+            "loadavg_start": [round(x, 2) for x in load_start],
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+            "sections": sections,
+            "scaling": scaling,
+            "wall_seconds": time.perf_counter() - started,
+        }
 
     progress("loading MNIST ...")
     data, data_info = be.load_mnist(cfg.data)
@@ -745,7 +780,6 @@ def run(config=None, progress: Callable[[str], None] | None = be._progress,
     runners = runners_for(frameworks, cfg.dtypes)
 
     sections = []
-    scaling = None
     oracles = {}
     for threads in cfg.threads:
         threads = int(threads)
@@ -766,6 +800,10 @@ def run(config=None, progress: Callable[[str], None] | None = be._progress,
                                  {k: v for k, v in extras.items()
                                   if any(r.framework == k for r in use)}, oracles)
                     configs.append(_bench_config(work, use, cfg, threads, progress))
+                    if checkpoint is not None:
+                        section["configs"] = configs
+                        _add_bounds(section, cfg.train_size)
+                        checkpoint(assemble(sections + [section], partial=True))
             section["configs"] = configs
             section["gemm_end"] = measure_gemm(cfg.gemm_size, max(2, cfg.gemm_repeats // 2),
                                                cfg.dtypes, progress)
@@ -775,29 +813,7 @@ def run(config=None, progress: Callable[[str], None] | None = be._progress,
                 scaling = _scaling(cfg, arrays, ref, native, core, progress)
         sections.append(section)
 
-    machine = be.machine_info()
-    machine.update(_extra_info(torch, sklearn))
-    machine["core_library"] = core_before
-    on_disk = be._core_library()
-    if core_before and on_disk and core_before["sha256"] != on_disk["sha256"]:
-        machine["core_library_on_disk_at_end"] = on_disk
-        progress("warning: the compiled core was rebuilt on disk during the run")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return {
-        "schema": SCHEMA,
-        "benchmark": "nncore against references, PyTorch and scikit-learn; one MNIST epoch",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python bench/compare.py" + "".join(f" {_display_arg(a)}" for a in argv),
-        "config": dataclasses.asdict(cfg),
-        "frameworks_missing": missing,
-        "data": {**data_info, "train_size": cfg.train_size, "test_size": int(len(y_test))},
-        "machine": machine,
-        "loadavg_start": [round(x, 2) for x in load_start],
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        "sections": sections,
-        "scaling": scaling,
-        "wall_seconds": time.perf_counter() - started,
-    }
+    return assemble(sections, partial=False)
 
 
 # --------------------------------------------------------------------------
@@ -905,19 +921,20 @@ def target_checks(results) -> list:
     for mbs in results["config"]["batch_sizes"]:
         for dt in results["config"]["dtypes"]:
             per = []
+            n_train = results["data"]["train_size"]
             for sizes in sizes_all:
                 r = _rowof(_block(s1, sizes, mbs), "nncore", dt)
                 if r is not None:
-                    s = epoch_flops(sizes, 1)["sum_nin_nout"]
+                    s = epoch_flops(sizes, 1)["sum_nin_nout"] * n_train
                     per.append((sizes, r["median"] / s, r["min"] / s))
             if len(per) >= 2:
                 med = max(p[1] for p in per) / min(p[1] for p in per)
                 mn = max(p[2] for p in per) / min(p[2] for p in per)
-                detail = ", ".join(f"{be._sizes_text(p[0])}: {1e9 * p[1]:.2f}" for p in per)
+                detail = ", ".join(f"{be._sizes_text(p[0])}: {1e12 * p[1]:.0f}" for p in per)
                 checks.append(_check("epoch time linear in Σ n_in·n_out (time/Σ, max/min "
                                      "over the sizes)",
                                      f"batch {mbs}, {dt}, 1 thread", med, mn, "≤", 1.5,
-                                     note=f"ns per unit of Σ: {detail}"))
+                                     note=f"ps per example per unit of Σ: {detail}"))
     return checks
 
 
@@ -1131,6 +1148,8 @@ def to_markdown(results) -> str:
     lines += method_lines(results) + [""]
     if results["config"].get("quick"):
         lines += ["QUICK smoke run: not a measurement.", ""]
+    if results.get("partial"):
+        lines += ["PARTIAL results: the run did not finish.", ""]
     lines += ["## GEMM throughput", ""] + gemm_table(results) + [""]
     flags = set()
     for sec in results["sections"]:
@@ -1230,15 +1249,21 @@ def main(argv=None) -> int:
         cfg.validate()
     except ValueError as exc:
         parser.error(str(exc))
+    path = None if args.no_json else Path(
+        args.json or (QUICK_JSON if args.quick else DEFAULT_JSON))
+    partial = None if path is None else path.with_name(path.stem + ".partial.json")
     try:
-        results = run(cfg, argv=argv)
+        results = run(cfg, argv=argv,
+                      checkpoint=None if partial is None else lambda r: write_json(r, partial))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(to_markdown(results))
     sys.stdout.flush()
-    if not args.no_json:
-        path = write_json(results, args.json or (QUICK_JSON if args.quick else DEFAULT_JSON))
+    if path is not None:
+        write_json(results, path)
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
         be._progress(f"results written to {be._display_path(path)}")
     return 0
 
