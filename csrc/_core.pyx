@@ -23,7 +23,73 @@ import threading
 import numpy as np
 
 cdef extern from "Python.h":
+    ctypedef struct PyObject
     int PyErr_CheckSignals() except -1
+
+cdef extern from *:
+    """
+    /* A barrier for the two threads of a split epoch: spin briefly (the two
+       halves of a mini-batch take about as long), then sleep on a condition
+       variable, so a thread that lost its core does not burn the other. */
+    #include <pthread.h>
+    #if defined(__x86_64__) || defined(__i386__)
+    #include <immintrin.h>
+    #define NNCORE_PAUSE() _mm_pause()
+    #else
+    #define NNCORE_PAUSE() ((void)0)
+    #endif
+    #define NNCORE_SPIN 4000
+    typedef struct {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        int count, parties, gen;
+    } nncore_barrier;
+
+    static int nncore_barrier_init(nncore_barrier *b, int parties) {
+        b->count = 0;
+        b->parties = parties;
+        b->gen = 0;
+        if (pthread_mutex_init(&b->mu, NULL) != 0) return -1;
+        if (pthread_cond_init(&b->cv, NULL) != 0) {
+            pthread_mutex_destroy(&b->mu);
+            return -1;
+        }
+        return 0;
+    }
+
+    static void nncore_barrier_destroy(nncore_barrier *b) {
+        pthread_cond_destroy(&b->cv);
+        pthread_mutex_destroy(&b->mu);
+    }
+
+    static void nncore_barrier_wait(nncore_barrier *b) {
+        /* No phase can end without this thread, so gen read here is ours. */
+        int gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
+        int i;
+        pthread_mutex_lock(&b->mu);
+        if (++b->count == b->parties) {
+            b->count = 0;
+            __atomic_store_n(&b->gen, gen + 1, __ATOMIC_RELEASE);
+            pthread_cond_broadcast(&b->cv);
+            pthread_mutex_unlock(&b->mu);
+            return;
+        }
+        pthread_mutex_unlock(&b->mu);
+        for (i = 0; i < NNCORE_SPIN; i++) {
+            if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != gen) return;
+            NNCORE_PAUSE();
+        }
+        pthread_mutex_lock(&b->mu);
+        while (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen)
+            pthread_cond_wait(&b->cv, &b->mu);
+        pthread_mutex_unlock(&b->mu);
+    }
+    """
+    ctypedef struct nncore_barrier:
+        pass
+    int nncore_barrier_init(nncore_barrier *b, int parties) nogil
+    void nncore_barrier_destroy(nncore_barrier *b) nogil
+    void nncore_barrier_wait(nncore_barrier *b) nogil
 
 cdef extern from *:
     """
@@ -397,7 +463,7 @@ cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m
 cdef void momentum_step(const Net *net, floating *theta, floating *vel,
                         const floating *grad, Py_ssize_t m, double eta,
                         double l2, double l1, double n, double mu,
-                        bint nesterov) noexcept nogil:
+                        bint nesterov, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """One step of momentum (eqs. 107-108) or Nesterov's method, from the
     summed gradient `grad` of this mini-batch:
         v <- mu v - eta (grad/m + (l2/n) w + (l1/n) sgn(w))   (weights)
@@ -408,7 +474,7 @@ cdef void momentum_step(const Net *net, floating *theta, floating *vel,
     the gradient and the regularization term are taken; then
         phi <- w_new + mu v_new = phi + (1 + mu) v_new - mu v_old.
     One pass, with no branch inside the loops, so the compiler can
-    vectorize them."""
+    vectorize them.  Only the parameters theta[lo:hi] are stepped."""
     cdef Py_ssize_t i
     cdef floating v_old, v_new, w
     cdef floating c_grad = <floating> (eta / m)
@@ -417,26 +483,45 @@ cdef void momentum_step(const Net *net, floating *theta, floating *vel,
     cdef floating fmu = <floating> mu
     cdef floating a = <floating> (1.0 + mu) if nesterov else <floating> 1.0
     cdef floating b = fmu if nesterov else <floating> 0.0
-    cdef Py_ssize_t nw = net.n_weights
+    cdef Py_ssize_t nw = min(net.n_weights, hi)
     if c_l1 != 0:
-        for i in range(nw):
+        for i in range(lo, nw):
             w = theta[i]
             v_old = vel[i]
             v_new = fmu * v_old - (c_grad * grad[i] + c_l2 * w + c_l1 * sgn(w))
             vel[i] = v_new
             theta[i] = w + a * v_new - b * v_old
     else:
-        for i in range(nw):
+        for i in range(lo, nw):
             w = theta[i]
             v_old = vel[i]
             v_new = fmu * v_old - (c_grad * grad[i] + c_l2 * w)
             vel[i] = v_new
             theta[i] = w + a * v_new - b * v_old
-    for i in range(nw, net.n_params):
+    for i in range(max(lo, net.n_weights), hi):
         v_old = vel[i]
         v_new = fmu * v_old - c_grad * grad[i]
         vel[i] = v_new
         theta[i] = theta[i] + a * v_new - b * v_old
+
+
+cdef void plain_step(const Net *net, floating *theta, const floating *grad,
+                     floating w_scale, floating l1_step, floating step,
+                     Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Eqs. (93)-(94) with L1 (eq. 97) from a summed gradient, over
+    theta[lo:hi]: W <- w_scale W - l1_step sgn(W) - step grad,
+    b <- b - step grad (what backward fuses into its products)."""
+    cdef Py_ssize_t i, nw = min(net.n_weights, hi)
+    cdef floating w
+    if l1_step != 0:
+        for i in range(lo, nw):
+            w = theta[i]
+            theta[i] = (w_scale * w - l1_step * sgn(w)) - step * grad[i]
+    else:
+        for i in range(lo, nw):
+            theta[i] = w_scale * theta[i] - step * grad[i]
+    for i in range(max(lo, net.n_weights), hi):
+        theta[i] = theta[i] - step * grad[i]
 
 
 cdef void shift(floating *theta, const floating *vel, Py_ssize_t count,
@@ -445,6 +530,125 @@ cdef void shift(floating *theta, const floating *vel, Py_ssize_t count,
     cdef Py_ssize_t i
     for i in range(count):
         theta[i] = theta[i] + c * vel[i]
+
+
+# ---------------------------------------------------------------------------
+# An epoch on two threads.  Each mini-batch is split by rows: thread 0 takes
+# the first ceil(m/2) examples, thread 1 the rest; each runs the forward and
+# backward passes of its rows into its own gradient buffer.  After a barrier
+# each thread adds the two gradients and steps its half of the parameters;
+# after a second barrier the next mini-batch starts.  The products are half
+# as wide, but they run at the same time -- which a single BLAS call of a
+# small mini-batch cannot do by itself.  The split is fixed, so the result
+# is deterministic (it differs from one thread's only by rounding).
+
+cdef struct Shared:
+    Net net
+    void *theta
+    void *vel
+    const void *X
+    const void *Y
+    const Py_ssize_t *order
+    Py_ssize_t total, mbs, batch_offset, max_width, act_total
+    double eta, lmbda, l1, n, mu
+    bint nesterov, use_momentum, use_dropout, watch_signals
+    void *work[2]                # per thread: activations, deltas, masks
+    void *grad[2]                # per thread: its rows' summed gradient
+    nncore_barrier bar
+    int finite[2]
+    Py_ssize_t rows[2]
+    int stop
+    Py_ssize_t done
+    PyObject *pending            # a list: the signal's exception, if any
+
+
+cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
+    """Thread t's share of a two-thread epoch (see above)."""
+    cdef const Net *net = &s.net
+    cdef Py_ssize_t L = net.n_layers, n_in = net.sizes[0]
+    cdef Py_ssize_t n_last = net.sizes[L - 1], P = net.n_params
+    cdef Py_ssize_t cap = s.mbs - s.mbs // 2
+    cdef Py_ssize_t lo = 0 if t == 0 else P // 2
+    cdef Py_ssize_t hi = P // 2 if t == 0 else P
+    cdef floating *work = <floating *> s.work[t]
+    cdef floating *grad = <floating *> s.grad[t]
+    cdef floating *g0 = <floating *> s.grad[0]
+    cdef const floating *g1 = <const floating *> s.grad[1]
+    cdef floating *vel = <floating *> s.vel
+    cdef const floating *X = <const floating *> s.X
+    cdef const floating *Y = <const floating *> s.Y
+    cdef floating *acts[MAX_LAYERS]
+    cdef floating *masks[MAX_LAYERS]
+    cdef floating *delta
+    cdef floating *spare
+    cdef floating *mask_base
+    cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
+    cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
+    cdef Py_ssize_t k = 0, m, h0, first, cnt, i, l, batch = s.batch_offset
+    carve(work, net, cap, 0, acts)
+    delta = acts[L - 1] + cap * n_last
+    spare = delta + cap * s.max_width
+    mask_base = spare + cap * s.max_width
+    for l in range(L):
+        masks[l] = mask_base
+        mask_base += net.sizes[l]
+    while k < s.total:
+        m = min(s.mbs, s.total - k)
+        h0 = m - m // 2
+        first = k if t == 0 else k + h0
+        cnt = h0 if t == 0 else m - h0
+        s.finite[t] = 1
+        if cnt > 0:
+            for i in range(cnt):
+                memcpy(acts[0] + i * n_in, X + s.order[first + i] * n_in,
+                       n_in * sizeof(floating))
+            if s.use_dropout:
+                for l in range(1, L - 1):
+                    dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
+            forward(net, theta, acts[0], cnt, acts, NULL, masks if s.use_dropout else NULL)
+            output_delta(net, delta, acts[L - 1], Y, &s.order[first], cnt)
+            if all_finite(delta, cnt * n_last):
+                backward(net, theta, grad, cnt, acts, delta, spare,
+                         masks if s.use_dropout else NULL, 1, 0, 0)
+            else:
+                s.finite[t] = 0
+        s.rows[t] = cnt
+        nncore_barrier_wait(&s.bar)
+        if not (s.finite[0] and s.finite[1]):
+            break
+        if s.rows[1] > 0:
+            for i in range(lo, hi):
+                g0[i] = g0[i] + g1[i]
+        if s.use_momentum:
+            momentum_step(net, theta, vel, g0, m, s.eta, s.lmbda, s.l1, s.n, s.mu,
+                          s.nesterov, lo, hi)
+        else:
+            plain_step(net, theta, g0, w_scale, l1_step, <floating> (s.eta / m), lo, hi)
+        k += m
+        batch += 1
+        if t == 0 and s.watch_signals and (batch - s.batch_offset) % SIGNAL_EVERY == 0 \
+                and k < s.total:
+            with gil:
+                try:
+                    PyErr_CheckSignals()
+                except BaseException as e:
+                    (<list> s.pending).append(e)
+                    s.stop = 1
+        nncore_barrier_wait(&s.bar)
+        if s.stop:
+            break
+    if t == 0:
+        s.done = k
+
+
+def _second_thread(size_t shared_address, bint single):
+    """Thread 1 of a two-thread epoch (started by sgd_epoch)."""
+    cdef Shared *s = <Shared *> shared_address
+    with nogil:
+        if single:
+            epoch_part(s, 1, <float *> s.theta)
+        else:
+            epoch_part(s, 1, <double *> s.theta)
 
 
 # ---------------------------------------------------------------------------
@@ -609,7 +813,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
               Py_ssize_t n, int cost, *, int hidden=SIGMOID, int output=SIGMOID,
               double l1=0.0, double dropout=0.0, uint64_t seed=0,
               Py_ssize_t batch_offset=0, double mu=0.0, bint nesterov=False,
-              floating[::1] velocity=None, Py_ssize_t[::1] status=None):
+              floating[::1] velocity=None, Py_ssize_t[::1] status=None,
+              int threads=1):
     """One epoch (or part of one) of mini-batch SGD, in place on theta.
 
     The mini-batches are order[k : k + mini_batch_size] for k = 0,
@@ -623,6 +828,10 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     dropout = p drops each hidden neuron with probability p, a new subset
     per mini-batch, from the hash of (seed, batch_offset + batch index,
     layer, neuron); kept activations are scaled by 1/(1 - p).
+
+    threads=2 splits every mini-batch of two or more examples between two
+    threads (each runs the passes of half its rows; the parameter update is
+    split too).  BLAS should then run one thread per call.
 
     Returns (examples_done, finite).  Training stops early, before updating
     anything for that mini-batch, when a mini-batch's output error is NaN or
@@ -667,10 +876,15 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
         raise IndexError(f"order holds indices outside [0, {N})")
     if batch_offset + (total + mbs - 1) // mbs > (1 << 24):
         raise ValueError("too many mini-batches in one epoch for the dropout hash (2**24)")
+    if threads not in (1, 2):
+        raise ValueError(f"threads must be 1 or 2, got {threads}")
     net.dropout = dropout
     net.seed = seed
     mbs = min(mbs, total)
     dtype = np.float32 if floating is float else np.float64
+    if threads == 2 and mbs >= 2:
+        return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
+                                 batch_offset, mu, nesterov, velocity, status)
     # activations of every layer (layer 0: the gathered inputs), two delta
     # buffers, a mask per layer, and a gradient buffer for momentum
     cdef Py_ssize_t n_work = (mbs * (lay.act_total + 2 * lay.max_width)
@@ -723,7 +937,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                 backward(&net, &theta[0], grad, m, acts, delta, spare,
                          masks if use_dropout else NULL, 1, 0, 0)
                 momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
-                              <double> n, mu, nesterov)
+                              <double> n, mu, nesterov, 0, lay.n_params)
             else:
                 backward(&net, &theta[0], NULL, m, acts, delta, spare,
                          masks if use_dropout else NULL, w_scale, l1_step,
@@ -745,6 +959,83 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     if pending is not None:
         raise pending
     return k, finite
+
+
+cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
+                       const floating[:, ::1] X, const floating[:, ::1] Y,
+                       const Py_ssize_t[::1] order, Py_ssize_t mbs, double eta,
+                       double lmbda, Py_ssize_t n, double l1, Py_ssize_t batch_offset,
+                       double mu, bint nesterov, floating[::1] velocity,
+                       Py_ssize_t[::1] status):
+    """sgd_epoch's work on two threads (arguments already checked)."""
+    cdef Shared s
+    cdef Py_ssize_t cap = mbs - mbs // 2, t
+    dtype = np.float32 if floating is float else np.float64
+    cdef Py_ssize_t n_work = cap * (lay.act_total + 2 * lay.max_width) + lay.act_total
+    cdef floating[::1] work0 = np.empty(n_work, dtype=dtype)
+    cdef floating[::1] work1 = np.empty(n_work, dtype=dtype)
+    cdef floating[::1] grad0 = np.empty(lay.n_params, dtype=dtype)
+    cdef floating[::1] grad1 = np.empty(lay.n_params, dtype=dtype)
+    pending = []
+    s.net = net
+    s.theta = &theta[0]
+    s.vel = &velocity[0] if (mu > 0 or nesterov) else NULL
+    s.X = &X[0, 0]
+    s.Y = &Y[0, 0]
+    s.order = &order[0]
+    s.total = order.shape[0]
+    s.mbs = mbs
+    s.batch_offset = batch_offset
+    s.max_width = lay.max_width
+    s.act_total = lay.act_total
+    s.eta, s.lmbda, s.l1, s.n, s.mu = eta, lmbda, l1, <double> n, mu
+    s.nesterov = nesterov
+    s.use_momentum = mu > 0 or nesterov
+    s.use_dropout = net.dropout > 0 and lay.n_layers > 2
+    s.watch_signals = threading.current_thread() is threading.main_thread()
+    s.work[0] = &work0[0]
+    s.work[1] = &work1[0]
+    s.grad[0] = &grad0[0]
+    s.grad[1] = &grad1[0]
+    s.stop = 0
+    s.done = 0
+    s.pending = <PyObject *> pending
+    if nncore_barrier_init(&s.bar, 2) != 0:
+        raise MemoryError("could not create the threads' barrier")
+    second = threading.Thread(target=_second_thread, args=(<size_t> &s, floating is float),
+                              name="nncore-epoch-1", daemon=True)
+    try:
+        # both threads read theta from the first product on, so it moves to
+        # Nesterov's look-ahead point before thread 1 starts
+        if s.use_momentum and nesterov:
+            with nogil:
+                shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> mu)
+        try:
+            second.start()
+        except BaseException:
+            if s.use_momentum and nesterov:
+                with nogil:
+                    shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
+            raise
+        with nogil:
+            epoch_part(&s, 0, &theta[0])
+        # thread 1 may still be leaving the last barrier: it must be gone
+        # before the barrier is destroyed, whatever interrupts the wait
+        while second.is_alive():
+            try:
+                second.join()
+            except BaseException as e:
+                pending.append(e)
+        if s.use_momentum and nesterov:  # back from the look-ahead point
+            with nogil:
+                shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
+    finally:
+        nncore_barrier_destroy(&s.bar)
+    if status is not None:
+        status[0] = s.done
+    if pending:
+        raise pending[0]
+    return s.done, bool(s.finite[0] and s.finite[1])
 
 
 def blas_only_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,

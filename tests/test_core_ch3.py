@@ -81,8 +81,8 @@ def _max_rel_err(xs, ys):
 
 
 @common
-@given(problems())
-def test_epoch_matches_reference(p):
+@given(problems(), st.sampled_from([1, 2]))
+def test_epoch_matches_reference(p, threads):
     """A whole epoch with every option the chapter teaches, in one call.
 
     Rounding compounds through an epoch's sequential updates, and some
@@ -94,7 +94,8 @@ def test_epoch_matches_reference(p):
     times that sensitivity: how far the reference drifts from a start
     perturbed by 1e-15 (float64), or how far the float32 reference drifts
     from the float64 one.  Runs that diverge (linear and ReLU nets can) are
-    not compared."""
+    not compared.  With threads=2 each mini-batch is split between two
+    threads, which changes the rounding only."""
     dt = p["dtype"]
     p["order"] = p["rng"].permutation(len(p["X"]))
     expected = _epoch_ref(p, ref.matrix)
@@ -109,7 +110,8 @@ def test_epoch_matches_reference(p):
     native.sgd_epoch(theta, p["sizes"], p["X"].astype(dt), p["Y"].astype(dt), p["order"],
                      p["mbs"], p["eta"], p["lmbda"], cost=p["cost"], hidden=p["hidden"],
                      output=p["output"], l1=p["l1"], dropout=p["dropout"], seed=p["seed"],
-                     mu=p["mu"], nesterov=p["nesterov"], velocity=velocity)
+                     mu=p["mu"], nesterov=p["nesterov"], velocity=velocity,
+                     threads=threads)
     assert_params_close(theta, p["sizes"], expected[0], expected[1], tol)
     if momentum:
         # A velocity is the last step taken: its error is judged against the
@@ -265,3 +267,79 @@ def test_bad_options_are_refused_before_any_work(kw, message):
     with pytest.raises(ValueError, match=message):
         native.sgd_epoch(theta, sizes, np.zeros((2, 3)), np.zeros((2, 2)), [0, 1], 1, 0.5, **kw)
     assert np.array_equal(theta, before)
+
+
+def _split_problem(seed, n=203, sizes=(20, 12, 7, 5)):
+    rng = np.random.default_rng(seed)
+    theta = native.pack(*ref.init_params(list(sizes), rng), np.float64)
+    X = rng.random((n, sizes[0]))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+    return theta, list(sizes), X, Y, rng.permutation(n)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"l1": 2.0, "lmbda": 3.0}, {"mu": 0.9, "l1": 1.0}, {"mu": 0.5, "nesterov": True},
+    {"dropout": 0.4, "seed": 11}, {"dropout": 0.3, "seed": 5, "mu": 0.7, "nesterov": True}])
+@pytest.mark.parametrize("mbs", [2, 3, 10, 64, 203, 500])
+def test_two_threads_take_the_same_steps(options, mbs):
+    """Every mini-batch size (odd ones leave thread 1 the smaller half; the
+    last mini-batch may hold one example, which thread 0 takes alone) and
+    every option: the same parameters and velocities as one thread, up to
+    rounding, and the same result on every run (the split is fixed)."""
+    theta, sizes, X, Y, order = _split_problem(mbs)
+    results = []
+    for threads in (1, 2, 2):
+        t = theta.copy()
+        velocity = np.zeros_like(t) if options.get("mu") or options.get("nesterov") else None
+        out = native.sgd_epoch(t, sizes, X, Y, order, mbs, 0.7, options.get("lmbda", 0.0),
+                               threads=threads, velocity=velocity,
+                               **{k: v for k, v in options.items() if k != "lmbda"})
+        results.append((t, velocity, out))
+    (one, v_one, out_one), (two, v_two, out_two), (again, _, _) = results
+    assert out_one == out_two == (len(order), True)
+    np.testing.assert_allclose(two, one, rtol=1e-12, atol=1e-13)
+    if v_one is not None:
+        np.testing.assert_allclose(v_two, v_one, rtol=1e-10, atol=1e-13)
+    np.testing.assert_array_equal(again, two)
+    assert not np.array_equal(two, theta)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_threads_stop_at_the_same_nonfinite_mini_batch(dtype):
+    """A mini-batch whose output is NaN stops both threads before either
+    updates anything: the same count of examples done, the same weights."""
+    theta, sizes, X, Y, order = _split_problem(7)
+    X = X.astype(dtype)
+    X[order[130]] = np.nan   # the first row of mini-batch 13: thread 0's half
+    outs = {}
+    for threads in (1, 2):
+        t = theta.astype(dtype)
+        status = np.zeros(1, dtype=np.intp)
+        outs[threads] = (native.sgd_epoch(t, sizes, X, Y.astype(dtype), order, 10, 0.5,
+                                          threads=threads, status=status), t)
+        assert status[0] == 130
+    assert outs[1][0] == outs[2][0] == (130, False)
+    np.testing.assert_allclose(outs[2][1], outs[1][1], rtol=1e-5 if dtype == np.float32
+                               else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-13)
+    assert np.all(np.isfinite(outs[2][1]))
+    X2 = X.copy()
+    X2[order[130]] = 0
+    X2[order[136]] = np.inf  # the second half of the mini-batch: thread 1's rows
+    t = theta.astype(dtype)
+    assert native.sgd_epoch(t, sizes, X2, Y.astype(dtype), order, 10, 0.5, threads=2) \
+        == (130, False)
+    assert np.all(np.isfinite(t))
+
+
+def test_threads_setting_is_checked():
+    theta, sizes, X, Y, order = _split_problem(1)
+    for bad in (0, 3, True, 1.5):
+        with pytest.raises(ValueError, match="threads"):
+            native.sgd_epoch(theta.copy(), sizes, X, Y, order, 10, 0.5, threads=bad)
+    assert native.epoch_threads(1, 1000) == 1 and native.epoch_threads(2, 1) == 2
+    assert native.epoch_threads(None, native.SPLIT_MIN_BATCH - 1) == 1
+    assert native.epoch_threads(None, native.SPLIT_MIN_BATCH) == \
+        (2 if native.usable_cpus() >= 2 else 1)
+    for bad in (0, 3, "two", True):
+        with pytest.raises(ValueError, match="threads must be 1, 2 or None"):
+            native.epoch_threads(bad, 10)

@@ -225,7 +225,8 @@ def test_the_books_network_at_eta_100_gives_no_warning_flood(mnist_path):
 
 # -- Ctrl-C -----------------------------------------------------------------------------
 
-def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch():
+@pytest.mark.parametrize("mbs,threads", [(10, 1), (40, 2)])
+def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch(mbs, threads):
     rng = np.random.default_rng(0)
     X = rng.random((20000, 200))
     y = rng.integers(0, 10, 20000)
@@ -234,21 +235,38 @@ def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch():
     timer = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        h = net.SGD((X, y), 50, 10, 0.1, verbose=False)
+        h = net.SGD((X, y), 50, mbs, 0.1, threads=threads, verbose=False)
     finally:
         timer.cancel()
     assert h.interrupted and h.stop_reason == "interrupted"
     epoch, done = h.interrupted_at
-    assert h.epochs == epoch and 0 < done <= 20000 and done % 10 == 0
+    assert h.epochs == epoch and 0 < done <= 20000 and done % mbs == 0
+    assert not any(t.name == "nncore-epoch-1" for t in threading.enumerate())
     # replay: the same seed, `epoch` whole epochs, then the first `done`
     # examples of the next epoch's order, must give the same weights
     twin = nncore.Network(sizes, seed=3)
     if epoch:
-        twin.SGD((X, y), epoch, 10, 0.1, verbose=False)
+        twin.SGD((X, y), epoch, mbs, 0.1, threads=threads, verbose=False)
     order = twin.rng.permutation(20000)
     Y = np.eye(10)[y]
-    native.sgd_epoch(twin.parameters, sizes, X, Y, order[:done], 10, 0.1, n=20000)
+    native.sgd_epoch(twin.parameters, sizes, X, Y, order[:done], mbs, 0.1, n=20000,
+                     threads=threads)
     np.testing.assert_array_equal(net.parameters, twin.parameters)
+
+
+def test_threads_choice_is_checked_before_any_work():
+    X, y = problem(8)
+    net = nncore.Network([10, 4, 3], seed=0)
+    before = net.parameters.copy()
+    for bad in (0, 3, "many"):
+        with pytest.raises(ValueError, match="threads must be 1, 2 or None"):
+            net.SGD((X, y), 1, 10, 0.5, threads=bad, verbose=False)
+    np.testing.assert_array_equal(net.parameters, before)
+    # the automatic choice and an explicit one train to the same place up to rounding
+    a, b = nncore.Network([10, 4, 3], seed=0), nncore.Network([10, 4, 3], seed=0)
+    a.SGD((X, y), 3, 40, 0.5, threads=1, verbose=False)
+    b.SGD((X, y), 3, 40, 0.5, threads=2, verbose=False)
+    np.testing.assert_allclose(b.parameters, a.parameters, rtol=1e-12, atol=1e-13)
 
 
 # -- plots and the command line -----------------------------------------------------

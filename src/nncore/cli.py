@@ -69,6 +69,9 @@ def _add_train(sub):
                    help="weight initialization: N(0,1)/sqrt(n_in) (default) or N(0,1)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--threads", choices=["auto", "1", "2"], default="auto",
+                   help="threads per mini-batch: auto (default) splits mini-batches of 32 "
+                        "or more between two threads when two CPUs are free")
     p.add_argument("--train-size", type=_positive_int, default=None,
                    help="use only the first N training images (the chapter's training_data[:1000])")
     p.add_argument("--evaluation", choices=["validation", "test"], default="validation",
@@ -213,6 +216,7 @@ def _train(args):
         early_stopping=rule, restore_best=args.restore_best, schedule=schedule,
         monitor_every=args.monitor_every, monitor_subset=args.monitor_subset,
         callbacks=[report], augment=augment, verbose=False,
+        threads=None if args.threads == "auto" else int(args.threads),
         progress=sys.stdout.isatty() and not args.quiet)
     if history.stop_reason != "completed":
         print("Stopped after {} epoch(s): {}{}".format(

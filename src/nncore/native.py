@@ -14,6 +14,10 @@ are ``(n_examples, sizes[-1])``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+
 import numpy as np
 
 from . import _core
@@ -28,6 +32,8 @@ __all__ = [
     "feedforward",
     "backprop",
     "sgd_epoch",
+    "epoch_threads",
+    "SPLIT_MIN_BATCH",
 ]
 
 #: Cost names understood by the core, and the codes it uses for them.
@@ -148,7 +154,7 @@ def backprop(theta, sizes, X, Y, cost="cross-entropy", *, hidden="sigmoid",
 def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
               n=None, cost="cross-entropy", *, hidden="sigmoid", output="sigmoid",
               l1=0.0, dropout=0.0, seed=0, batch_offset=0, mu=0.0, nesterov=False,
-              velocity=None, status=None):
+              velocity=None, status=None, threads=1):
     """One epoch of mini-batch SGD, updating ``theta`` in place.
 
     The mini-batches are ``order[k:k + mini_batch_size]``; the last may be
@@ -169,6 +175,10 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
     False).  Ctrl-C on the main thread raises KeyboardInterrupt after the
     mini-batch in progress; ``status`` (a 1-element intp array), if given,
     then holds the number of examples done.
+
+    ``threads=2`` splits each mini-batch between two threads (see
+    :func:`epoch_threads`); BLAS is held to one thread per call meanwhile.
+    The result differs from one thread's by rounding only.
     """
     dt = _float_dtype(theta.dtype)
     if not (theta.flags.c_contiguous and theta.flags.writeable):
@@ -180,10 +190,64 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
                                  or not velocity.flags.writeable):
         raise ValueError("velocity must be a writeable, contiguous array of theta's dtype")
     n = len(order) if n is None else int(n)
-    return _core.sgd_epoch(theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"), order,
-                    int(mini_batch_size), float(eta), float(lmbda), n,
-                    _cost_code(cost), hidden=_act_code(hidden, "hidden"),
-                    output=_act_code(output, "output"), l1=float(l1),
-                    dropout=float(dropout), seed=int(seed) & (2**64 - 1),
-                    batch_offset=int(batch_offset), mu=float(mu),
-                    nesterov=bool(nesterov), velocity=velocity, status=status)
+    if isinstance(threads, bool) or threads not in (1, 2):
+        raise ValueError(f"threads must be 1 or 2, got {threads!r}")
+    args = (theta, sizes, _rows(X, dt, "X"), _rows(Y, dt, "Y"), order, int(mini_batch_size),
+            float(eta), float(lmbda), n, _cost_code(cost))
+    kwargs = dict(hidden=_act_code(hidden, "hidden"), output=_act_code(output, "output"),
+                  l1=float(l1), dropout=float(dropout), seed=int(seed) & (2**64 - 1),
+                  batch_offset=int(batch_offset), mu=float(mu), nesterov=bool(nesterov),
+                  velocity=velocity, status=status, threads=int(threads))
+    if threads == 1:
+        return _core.sgd_epoch(*args, **kwargs)
+    with _blas_single_thread():
+        return _core.sgd_epoch(*args, **kwargs)
+
+
+#: The smallest mini-batch that :func:`epoch_threads` splits between two
+#: threads.  Below it the two threads spend more time handing the weights
+#: to each other between mini-batches than they save (measured in
+#: ``bench/compare.py``: at mini-batch 10 two threads are slower, at 50
+#: faster).
+SPLIT_MIN_BATCH = 32
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def epoch_threads(threads, mini_batch_size) -> int:
+    """The threads :func:`sgd_epoch` should use: ``threads`` (1 or 2) as
+    given, or, for None, 2 when the mini-batch has at least
+    :data:`SPLIT_MIN_BATCH` examples and two CPUs are free to us, else 1."""
+    if threads is None or threads == "auto":
+        return 2 if mini_batch_size >= SPLIT_MIN_BATCH and usable_cpus() >= 2 else 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) \
+            or threads not in (1, 2):
+        raise ValueError(f"threads must be 1, 2 or None (automatic), got {threads!r}")
+    return int(threads)
+
+
+_controller = None
+_controller_lock = threading.Lock()
+
+
+def _blas_single_thread():
+    """A context holding BLAS to one thread (each of the epoch's two threads
+    calls it); without threadpoolctl, nothing is changed."""
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                _controller = False
+            else:
+                _controller = ThreadpoolController()
+    if _controller is False:
+        return contextlib.nullcontext()
+    return _controller.limit(limits=1, user_api="blas")

@@ -326,7 +326,7 @@ class Network:
             monitor_training_accuracy=False, *, l1=0.0, dropout=0.0, momentum=0.0,
             nesterov=False, early_stopping=None, restore_best=False, schedule=None,
             monitor_every=None, monitor_subset=None, callbacks=(), on_nonfinite="stop",
-            augment=None, verbose=True, progress=None):
+            augment=None, threads=None, verbose=True, progress=None):
         """Train by mini-batch stochastic gradient descent with L2 weight
         decay (eqs. 93-94) for ``epochs`` epochs.
 
@@ -404,6 +404,13 @@ class Network:
             training inputs for each epoch (artificially expanded data, e.g.
             :class:`nncore.expand.Elastic`); ``rng`` is the network's
             generator.  The labels stay; the caller's data is not touched.
+        ``threads``
+            1 or 2 threads for each mini-batch's passes, or None (default):
+            two when the mini-batch has at least 32 examples and this
+            process may use two CPUs, else one (see
+            :func:`nncore.native.epoch_threads`).  Two threads split the
+            mini-batch's rows between them; the weights they reach differ
+            from one thread's by rounding only.
         ``on_nonfinite``
             If the cost or the weights become NaN or infinite (eta too large):
             ``"stop"`` (default) ends training with one warning, keeping the
@@ -421,6 +428,7 @@ class Network:
             raise ValueError(f"on_nonfinite must be 'stop' or 'raise', got {on_nonfinite!r}")
         epochs = _count(epochs, "epochs", minimum=0)
         mbs = _count(mini_batch_size, "mini_batch_size", minimum=1)
+        native.epoch_threads(threads, mbs)  # checks the value before any work
         rule = make_stopping_rule(early_stopping)
         sched = make_schedule(schedule, patience=getattr(rule, "patience", 10))
         if isinstance(schedule, str) and schedule == "halve":
@@ -479,6 +487,7 @@ class Network:
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this network is already being trained in another thread")
         options = self._train_options(l1, dropout, momentum, nesterov)
+        options["threads"] = native.epoch_threads(threads, min(mbs, n))
         status = np.zeros(1, dtype=np.intp)
         best_theta = None
         t_start = time.perf_counter()
