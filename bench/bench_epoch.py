@@ -595,6 +595,9 @@ class _Workload:
         self.theta0 = {dt: native.pack(w, b, dtype=dt) for dt, (w, b) in self.params.items()}
         self.order = np.random.default_rng([cfg.seed, 1]).permutation(self.n).astype(np.intp)
         self.sub = min(cfg.per_example_examples, self.n)
+        #: nncore's own threads (sgd_epoch's ``threads``): 1 unless the
+        #: section lets the library use more than one core.
+        self.native_threads = 1
 
     def examples_timed(self, impl: Impl) -> int:
         return self.sub if impl.family == "per-example" else self.n
@@ -616,7 +619,8 @@ class _Workload:
             if technique is _PLAIN:
                 def fn():
                     self.native.sgd_epoch(theta, self.sizes, X, Y, order, self.mbs, cfg.eta,
-                                          cfg.lmbda, n=self.n, cost=cfg.cost)
+                                          cfg.lmbda, n=self.n, cost=cfg.cost,
+                                          threads=self.native_threads)
                     return theta
             else:
                 kwargs = technique.native_kwargs(cfg)
@@ -625,7 +629,8 @@ class _Workload:
 
                 def fn():
                     self.native.sgd_epoch(theta, self.sizes, X, Y, order, self.mbs, cfg.eta,
-                                          cfg.lmbda, n=self.n, **kwargs)
+                                          cfg.lmbda, n=self.n, threads=self.native_threads,
+                                          **kwargs)
                     return theta
         elif impl.family in ("matrix", "per-example"):
             module = self.ref.matrix if impl.family == "matrix" else self.ref.per_example
@@ -931,7 +936,10 @@ def run(config=None, progress: Callable[[str], None] | None = _progress) -> dict
                 for mbs in cfg.batch_sizes:
                     progress(f"  sizes {sizes}, mini-batch {mbs}")
                     work = _Workload(cfg, sizes, mbs, arrays, ref, native, core)
+                    if limit is None or limit > 1:  # as Network.SGD chooses
+                        work.native_threads = native.epoch_threads(None, mbs)
                     configs.append(_bench_config(cfg, work, impls, progress))
+                    configs[-1]["native_threads"] = work.native_threads
         sections.append({"threads": str(setting), "blas": blas, "configs": configs})
 
     machine = machine_info()

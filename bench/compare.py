@@ -763,6 +763,7 @@ def run(config=None, progress: Callable[[str], None] | None = be._progress,
             "loadavg_end": [round(x, 2) for x in os.getloadavg()],
             "sections": sections,
             "scaling": scaling,
+            "split_min_batch": getattr(native, "SPLIT_MIN_BATCH", None),
             "wall_seconds": time.perf_counter() - started,
         }
 
@@ -799,7 +800,10 @@ def run(config=None, progress: Callable[[str], None] | None = be._progress,
                     work = _Work(cfg, sizes, mbs, arrays, ref, native, core,
                                  {k: v for k, v in extras.items()
                                   if any(r.framework == k for r in use)}, oracles)
+                    if threads > 1:  # nncore splits large mini-batches itself
+                        work.base.native_threads = native.epoch_threads(None, mbs)
                     configs.append(_bench_config(work, use, cfg, threads, progress))
+                    configs[-1]["native_threads"] = work.base.native_threads
                     if checkpoint is not None:
                         section["configs"] = configs
                         _add_bounds(section, cfg.train_size)
@@ -1098,6 +1102,7 @@ def checks_table(checks) -> list:
 
 def method_lines(results) -> list:
     cfg, data = results["config"], results["data"]
+    split = results.get("split_min_batch", 32)
     return [
         f"- work: one epoch over {data['train_size']:,} MNIST training images; sigmoid "
         f"neurons, sigmoid outputs, cross-entropy cost, L2 weight decay; eta={cfg['eta']}, "
@@ -1109,6 +1114,10 @@ def method_lines(results) -> list:
         "`torch.optim.SGD(lr=eta)` with `weight_decay=lmbda/n` on the weights and 0 on the "
         "biases (network2's W ← (1−ηλ/n)W − (η/m)ΣΔ), an index permutation for the shuffle, "
         "`torch.set_num_threads(t)`, dtype through `torch.set_default_dtype`.",
+        "- nncore: `nncore.native.sgd_epoch`, the whole epoch in one native call; with 2 "
+        f"threads, mini-batches of {split} or more are split by rows between two threads "
+        "of nncore's own (BLAS held to one thread per call), smaller ones use two BLAS "
+        "threads — what `Network.SGD` chooses by default.",
         "- scikit-learn: `MLPClassifier(activation=\"logistic\", solver=\"sgd\", "
         "learning_rate_init=eta, momentum=0, nesterovs_momentum=False, batch_size=m, "
         "alpha=lmbda·m/n, max_iter=1, shuffle=False, warm_start=True)`, one `fit` per epoch "
