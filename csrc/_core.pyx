@@ -39,6 +39,13 @@ cdef extern from *:
     #define NNCORE_PAUSE() ((void)0)
     #endif
     #define NNCORE_SPIN 4000
+
+    /* Ask for the cache lines of [p, p + bytes) ahead of use. */
+    static inline void nncore_prefetch(const void *p, size_t bytes) {
+        const char *c = (const char *) p;
+        size_t o;
+        for (o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 3);
+    }
     typedef struct {
         pthread_mutex_t mu;
         pthread_cond_t cv;
@@ -90,6 +97,7 @@ cdef extern from *:
     int nncore_barrier_init(nncore_barrier *b, int parties) nogil
     void nncore_barrier_destroy(nncore_barrier *b) nogil
     void nncore_barrier_wait(nncore_barrier *b) nogil
+    void nncore_prefetch(const void *p, size_t bytes) nogil
 
 cdef extern from *:
     """
@@ -137,6 +145,10 @@ cdef enum:
     # Mini-batches between two looks at pending signals (Ctrl-C) while
     # training on the main thread.
     SIGNAL_EVERY = 16
+    # Rows of the next mini-batch whose inputs are fetched into cache while
+    # the current one is computed (the shuffled rows are scattered over the
+    # whole training set, so each would otherwise start with a cache miss).
+    PREFETCH_ROWS = 32
 
 
 cdef struct Net:
@@ -602,6 +614,9 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
             for i in range(cnt):
                 memcpy(acts[0] + i * n_in, X + s.order[first + i] * n_in,
                        n_in * sizeof(floating))
+            # this thread's rows of the next mini-batch (the same split)
+            for i in range(first + m, min(first + m + min(cnt, PREFETCH_ROWS), s.total)):
+                nncore_prefetch(X + s.order[i] * n_in, n_in * sizeof(floating))
             if s.use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
@@ -924,6 +939,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             # gather the mini-batch's rows once; BLAS then reads them from cache
             for i in range(m):
                 memcpy(acts[0] + i * n_in, &X[order[k + i], 0], n_in * sizeof(floating))
+            for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
+                nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
             if use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], seed, batch, l, lay.sizes[l], dropout)
