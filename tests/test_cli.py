@@ -120,6 +120,24 @@ def test_train_with_expanded_data(mnist_path, capsys):
         main(["train", "--data", str(mnist_path), "--expand", "elastic", "--rotate", "5"])
 
 
+def test_train_threads_option(mnist_path, tmp_path, capsys):
+    """--threads 1 and --threads 2 train the same network up to rounding;
+    a count the core cannot use is refused by the parser."""
+    models = []
+    for threads in ("1", "2"):
+        model = tmp_path / f"t{threads}.json"
+        assert main(["train", "--data", str(mnist_path), "--train-size", "800", "--epochs",
+                     "2", "--sizes", "784,16,10", "--mini-batch-size", "40", "--seed", "3",
+                     "--threads", threads, "--save", str(model), "--quiet"]) == 0
+        models.append(nncore.load(model))
+    np.testing.assert_allclose(models[1].parameters, models[0].parameters,
+                               rtol=1e-10, atol=1e-12)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(mnist_path), "--threads", "3"])
+    assert "invalid choice: '3'" in capsys.readouterr().err
+
+
 def test_every_command_is_registered():
     from nncore.cli import build_parser
     choices = build_parser()._subparsers._group_actions[0].choices
