@@ -1029,11 +1029,16 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                 shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> mu)
         try:
             second.start()
-        except BaseException:
-            if s.use_momentum and nesterov:
-                with nogil:
-                    shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
-            raise
+        except BaseException as e:
+            if second.ident is None:  # it never ran: nothing has changed
+                if s.use_momentum and nesterov:
+                    with nogil:
+                        shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
+                raise
+            # interrupted once thread 1 was running: it needs its partner,
+            # so finish the first mini-batch together, then stop and raise
+            pending.append(e)
+            s.stop = 1
         with nogil:
             epoch_part(&s, 0, &theta[0])
         # thread 1 may still be leaving the last barrier: it must be gone

@@ -343,3 +343,28 @@ def test_threads_setting_is_checked():
     for bad in (0, 3, "two", True):
         with pytest.raises(ValueError, match="threads must be 1, 2 or None"):
             native.epoch_threads(bad, 10)
+
+
+def test_interrupt_while_the_second_thread_starts(monkeypatch):
+    """Ctrl-C landing just as thread 1 starts: the two threads finish the
+    first mini-batch together, then the interrupt is raised -- no thread is
+    left waiting, and the weights are those after one mini-batch."""
+    import threading
+    theta, sizes, X, Y, order = _split_problem(3)
+    start = threading.Thread.start
+
+    def start_then_interrupt(self):
+        start(self)
+        if self.name == "nncore-epoch-1":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupt)
+    t, status = theta.copy(), np.zeros(1, dtype=np.intp)
+    with pytest.raises(KeyboardInterrupt):
+        native.sgd_epoch(t, sizes, X, Y, order, 40, 0.5, threads=2, status=status)
+    monkeypatch.undo()
+    assert status[0] == 40
+    assert not any(th.name == "nncore-epoch-1" for th in threading.enumerate())
+    one = theta.copy()
+    native.sgd_epoch(one, sizes, X, Y, order[:40], 40, 0.5, n=len(order))
+    np.testing.assert_allclose(t, one, rtol=1e-12, atol=1e-13)
