@@ -18,7 +18,7 @@ from nncore.reproduce import REGISTRY, BookValue, Context, compare
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-#: Every experiment the issue lists, with the numbers the book reports.
+#: Every experiment of the chapter the report covers, with the numbers the book reports.
 EXPECTED = {
     "slowdown": {"q_a_out0": 0.82, "q_b_out0": 0.98, "q_a_outE": 0.09},
     "cross-entropy-30": {"final": 95.49},
