@@ -64,6 +64,17 @@ def _hidden(sizes) -> str:
 # Figures
 # --------------------------------------------------------------------------
 
+def _finish(plt, fig, axes, title, rect, path):
+    """One legend for the panels (from the first), the title, and the file."""
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _plot_lines(ax, blocks, xof, dtypes):
     for fw in compare.FRAMEWORKS:
         for dt in dtypes:
@@ -134,14 +145,8 @@ def make_figures(results, fig_dir: Path) -> list:
         ax.set_xticklabels([str(t) for t in ticks])
     for ax in list(axes.flat)[len(batches):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle("Time per epoch against hidden size\n" + stamp, fontsize=9)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.93))
-    path = fig_dir / "time_vs_hidden.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    written.append(_finish(plt, fig, axes, "Time per epoch against hidden size\n" + stamp,
+                           (0, 0.07, 1, 0.93), fig_dir / "time_vs_hidden.png"))
 
     sizes = []
     for b in sec["configs"]:
@@ -158,14 +163,8 @@ def make_figures(results, fig_dir: Path) -> list:
         ticks = [b["mini_batch_size"] for b in blocks]
         ax.set_xticks(ticks)
         ax.set_xticklabels([str(t) for t in ticks])
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle("Time per epoch against mini-batch size\n" + stamp, fontsize=9)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.9))
-    path = fig_dir / "time_vs_batch.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    written.append(_finish(plt, fig, axes, "Time per epoch against mini-batch size\n" + stamp,
+                           (0, 0.1, 1, 0.9), fig_dir / "time_vs_batch.png"))
     return written
 
 
