@@ -1169,6 +1169,14 @@ def method_lines(results) -> list:
     ]
 
 
+def section_title(sec) -> str:
+    """``2 threads (numpy: 2, scipy: 2, torch: 2)``: a thread section's heading."""
+    t = sec["threads"]
+    torch_part = f", torch: {sec['torch_threads']}" if sec.get("torch_threads") else ""
+    return (f"{t} thread{'s' if t > 1 else ''} "
+            f"({be._threads_text(sec['blas'])}{torch_part})")
+
+
 def to_markdown(results) -> str:
     lines = ["# nncore against NumPy, PyTorch and scikit-learn: one SGD epoch on MNIST", ""]
     lines += machine_lines(results)
@@ -1182,11 +1190,7 @@ def to_markdown(results) -> str:
     lines += ["## GEMM throughput", ""] + gemm_table(results) + [""]
     flags = set()
     for sec in results["sections"]:
-        t = sec["threads"]
-        lines += [f"## {t} thread{'s' if t > 1 else ''} "
-                  f"({be._threads_text(sec['blas'])}"
-                  + (f", torch: {sec['torch_threads']}" if sec.get("torch_threads") else "")
-                  + ")", "", _load_text(sec), ""]
+        lines += [f"## {section_title(sec)}", "", _load_text(sec), ""]
         tbl, f = main_table(sec)
         flags |= f
         lines += tbl + ["", "The limit:", ""] + limit_table(sec) + [""]

@@ -297,10 +297,8 @@ def build_markdown(results, epoch, figures, out_path: Path, compare_path: Path,
     flags = set()
     for sec in results["sections"]:
         t = sec["threads"]
-        lines += [f"## Every configuration, {t} thread{'s' if t > 1 else ''} "
-                  f"({be._threads_text(sec['blas'])}"
-                  + (f", torch: {sec['torch_threads']}" if sec.get("torch_threads") else "")
-                  + ")", "", compare._load_text(sec), ""]
+        lines += [f"## Every configuration, {compare.section_title(sec)}", "",
+                  compare._load_text(sec), ""]
         tbl, f = compare.main_table(sec)
         flags |= f
         lines += tbl + ["", f"### The limit, {t} thread{'s' if t > 1 else ''}", ""]
