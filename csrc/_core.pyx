@@ -561,14 +561,13 @@ cdef struct Shared:
     const void *X
     const void *Y
     const Py_ssize_t *order
-    Py_ssize_t total, mbs, batch_offset, max_width, act_total
+    Py_ssize_t total, mbs, batch_offset, max_width
     double eta, lmbda, l1, n, mu
     bint nesterov, use_momentum, use_dropout, watch_signals
     void *work[2]                # per thread: activations, deltas, masks
     void *grad[2]                # per thread: its rows' summed gradient
     nncore_barrier bar
     int finite[2]
-    Py_ssize_t rows[2]
     int stop
     Py_ssize_t done
     PyObject *pending            # a list: the signal's exception, if any
@@ -627,11 +626,10 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
                          masks if s.use_dropout else NULL, 1, 0, 0)
             else:
                 s.finite[t] = 0
-        s.rows[t] = cnt
         nncore_barrier_wait(&s.bar)
         if not (s.finite[0] and s.finite[1]):
             break
-        if s.rows[1] > 0:
+        if m > 1:  # thread 1 had rows (it takes floor(m/2))
             for i in range(lo, hi):
                 g0[i] = g0[i] + g1[i]
         if s.use_momentum:
@@ -1004,7 +1002,6 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     s.mbs = mbs
     s.batch_offset = batch_offset
     s.max_width = lay.max_width
-    s.act_total = lay.act_total
     s.eta, s.lmbda, s.l1, s.n, s.mu = eta, lmbda, l1, <double> n, mu
     s.nesterov = nesterov
     s.use_momentum = mu > 0 or nesterov
