@@ -198,17 +198,14 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
                   l1=float(l1), dropout=float(dropout), seed=int(seed) & (2**64 - 1),
                   batch_offset=int(batch_offset), mu=float(mu), nesterov=bool(nesterov),
                   velocity=velocity, status=status, threads=int(threads))
-    if threads == 1:
-        return _core.sgd_epoch(*args, **kwargs)
-    with _blas_single_thread():
+    with _blas_single_thread() if threads == 2 else contextlib.nullcontext():
         return _core.sgd_epoch(*args, **kwargs)
 
 
 #: The smallest mini-batch that :func:`epoch_threads` splits between two
 #: threads.  Below it the two threads spend more time handing the weights
-#: to each other between mini-batches than they save (measured in
-#: ``bench/compare.py``: at mini-batch 10 two threads are slower, at 50
-#: faster).
+#: to each other between mini-batches than they save (measured at
+#: 784-30-10 and 784-100-10: slower at mini-batches 10 and 20, faster at 50).
 SPLIT_MIN_BATCH = 32
 
 
