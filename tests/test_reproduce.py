@@ -299,10 +299,3 @@ def test_stop_reasons_are_said_once():
     rr = [{"seed": s, "history": {"stop_reason": "learning rate schedule"}} for s in (1, 2, 3)]
     text = reproduce._stop_reasons(rr)
     assert text.startswith("all 3 seeds") and text.count("1/128") == 1
-
-
-def test_refresh_renames_old_configuration_names():
-    old = "diminishing returns (5 epochs, 0.1%)"
-    o = _outcome({}, runs={old: []}, params={"configs": {old: {}}, "tags": {old: "dr"}})
-    reproduce._refresh("other", o)
-    assert old not in o.data["runs"] and reproduce._DR_LABEL in o.data["params"]["tags"]

@@ -1600,29 +1600,13 @@ def _explain_pair(book_key, text):
 #: The diminishing-returns rule of the early-stopping problem, by name.
 _DR_LABEL = "diminishing returns (5 epochs, 0.1 points)"
 
-#: Configuration names of older results files, and their current names.
-_RENAMED_LABELS = {"diminishing returns (5 epochs, 0.1%)": _DR_LABEL}
-
-
-def _rename_labels(d):
-    """A copy of the dict ``d`` with old configuration names replaced."""
-    return {_RENAMED_LABELS.get(k, k): v for k, v in d.items()}
-
-
 def _refresh(name, o):
     """Bring an outcome (fresh, or read from a results file) up to the current
-    generator: old configuration names renamed, metrics derived from other metrics
-    added, and the tables and notes that are built from the stored runs rebuilt.
-    Measured numbers are never changed: everything here is recomputed from them."""
+    generator: metrics derived from other metrics added, and the tables and
+    notes that are built from the stored runs rebuilt.  Measured numbers are never changed: everything here is recomputed from them."""
     if o.error or o.skipped:
         return o
     d, m = o.data or {}, o.metrics
-    p = d.get("params")
-    if isinstance(p, dict) and isinstance(p.get("configs"), dict):
-        p["configs"] = _rename_labels(p["configs"])
-        p["tags"] = _rename_labels(p.get("tags") or {})
-        if isinstance(d.get("runs"), dict):
-            d["runs"] = _rename_labels(d["runs"])
     # the book's gaps between training and test accuracy
     if "train_best" in m and "best" in m:
         m["gap_best"] = [a - b for a, b in zip(m["train_best"], m["best"])]
