@@ -111,6 +111,22 @@ cdef extern from *:
     int NNCORE_BOUNDSCHECK
     int NNCORE_SANITIZE
 
+cdef extern from "nncore_kernels.h":
+    int NNCORE_HAVE_KERNELS
+    int nncore_kernels_available() nogil
+    void nncore_bcast_d(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, double alpha,
+                        const double *S, Py_ssize_t sp, Py_ssize_t sq, const double *R,
+                        Py_ssize_t ldr, double beta, double *C, Py_ssize_t ldc) nogil
+    void nncore_bcast_s(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, float alpha,
+                        const float *S, Py_ssize_t sp, Py_ssize_t sq, const float *R,
+                        Py_ssize_t ldr, float beta, float *C, Py_ssize_t ldc) nogil
+    void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
+    void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
+
+# Whether the products that suit them go to our own kernels (see
+# nncore_kernels.h) or all go to BLAS: on when the CPU has AVX-512.
+cdef bint use_kernels = nncore_kernels_available() != 0
+
 #: How this copy of the core was compiled: with Cython's bounds checks, and
 #: with AddressSanitizer (both off in a normal build).
 BUILD_CHECKS = {"boundscheck": bool(NNCORE_BOUNDSCHECK), "sanitize": bool(NNCORE_SANITIZE)}
@@ -164,6 +180,7 @@ cdef struct Net:
     int cost
     double dropout               # probability of dropping a hidden neuron
     uint64_t seed                # for the dropout masks
+    bint first_t                 # layer 1's weights held transposed, (in, out)
 
 
 # ---------------------------------------------------------------------------
@@ -187,6 +204,109 @@ cdef inline void gemm(char ta, char tb, int M, int N, int K,
     else:
         dgemm(&tb, &ta, &N, &M, &K, &alpha, <double *> B, &ldb,
               <double *> A, &lda, &beta, C, &ldc)
+
+
+cdef inline bint kernel_suits(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N,
+                              bint single) noexcept nogil:
+    """Whether our kernel beats BLAS on this product (measured on the
+    products of 784-h-10 networks, h = 30, 100, 800, with 5 to 1000 rows):
+    when the sum is long enough to hide the cost of writing C (Q >= 32) and
+    either C's rows fit one register tile (N up to 4 vectors, where BLAS's
+    packing costs as much as the arithmetic) or C has few rows."""
+    return use_kernels and Q >= 32 and (N * (4 if single else 8) <= 256 or P <= 16)
+
+
+cdef inline void bcast(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
+                       const floating *S, Py_ssize_t sp, Py_ssize_t sq,
+                       const floating *R, Py_ssize_t ldr, floating beta,
+                       floating *C, Py_ssize_t ldc) noexcept nogil:
+    """C (P x N) = alpha * S' . R + beta * C, all row-major, where S' (P x Q)
+    is read as S[p*sp + q*sq]: S' = A for sq = 1 (sp its row length) and
+    S' = A^T for sp = 1.  Our kernel where it suits the shape, else BLAS.
+    beta = 0 never reads C."""
+    cdef Py_ssize_t p, j
+    if P <= 0 or N <= 0:
+        return
+    if Q <= 0:  # an empty sum (BLAS would leave C alone)
+        for p in range(P):
+            for j in range(N):
+                C[p * ldc + j] = beta * C[p * ldc + j] if beta != 0 else 0
+        return
+    if kernel_suits(P, Q, N, floating is float):
+        if floating is float:
+            nncore_bcast_s(P, Q, N, alpha, S, sp, sq, R, ldr, beta, C, ldc)
+        else:
+            nncore_bcast_d(P, Q, N, alpha, S, sp, sq, R, ldr, beta, C, ldc)
+    elif sq == 1 and (sp >= Q or P == 1):  # S' = A, rows sp apart
+        gemm(c'N', c'N', <int> P, <int> N, <int> Q, alpha, S, <int> max(sp, Q, 1),
+             R, <int> ldr, beta, C, <int> ldc)
+    else:  # S' = A^T (sp = 1), A's rows sq apart
+        gemm(c'T', c'N', <int> P, <int> N, <int> Q, alpha, S, <int> max(sq, P, 1),
+             R, <int> ldr, beta, C, <int> ldc)
+
+
+def product(double alpha, const floating[:, ::1] A, bint transpose_a,
+            const floating[:, ::1] R, double beta, floating[:, ::1] C,
+            str kernel="auto"):
+    """C <- alpha * op(A) . R + beta * C, op(A) = A^T if transpose_a, the
+    way the training products run: kernel="auto" as they choose, "own" our
+    kernel whatever the shape (only where the CPU has it), "blas" BLAS.
+    For tests and benchmarks."""
+    cdef Py_ssize_t P = A.shape[1] if transpose_a else A.shape[0]
+    cdef Py_ssize_t Q = A.shape[0] if transpose_a else A.shape[1]
+    cdef Py_ssize_t N = R.shape[1]
+    global use_kernels
+    if R.shape[0] != Q or C.shape[0] != P or C.shape[1] != N:
+        raise ValueError(f"shapes do not match: op(A) is ({P}, {Q}), R "
+                         f"({R.shape[0]}, {N}), C ({C.shape[0]}, {C.shape[1]})")
+    if kernel not in ("auto", "own", "blas"):
+        raise ValueError(f'kernel must be "auto", "own" or "blas", got {kernel!r}')
+    if kernel == "own" and not nncore_kernels_available():
+        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
+    if P == 0 or N == 0:
+        return
+    cdef bint saved = use_kernels
+    cdef const floating *a = &A[0, 0] if A.shape[0] * A.shape[1] > 0 else NULL
+    cdef const floating *r = &R[0, 0] if Q * N > 0 else NULL
+    cdef Py_ssize_t sp = 1 if transpose_a else A.shape[1]
+    cdef Py_ssize_t sq = A.shape[1] if transpose_a else 1
+    if kernel == "own":
+        with nogil:
+            if floating is float:
+                nncore_bcast_s(P, Q, N, <float> alpha, a, sp, sq, r, N, <float> beta,
+                               &C[0, 0], N)
+            else:
+                nncore_bcast_d(P, Q, N, alpha, a, sp, sq, r, N, beta, &C[0, 0], N)
+        return
+    use_kernels = use_kernels and kernel == "auto"
+    try:
+        with nogil:
+            bcast(P, Q, N, <floating> alpha, a, sp, sq, r, N, <floating> beta,
+                  &C[0, 0], N)
+    finally:
+        use_kernels = saved
+
+
+def kernels():
+    """"avx512" when the core's own product kernels are in use, else "blas"."""
+    return "avx512" if use_kernels else "blas"
+
+
+def set_kernels(str name):
+    """Choose the products' code for later calls: "auto" (our kernels where
+    the CPU has AVX-512 and they suit the shape) or "blas" (BLAS for every
+    product, as the benchmark's floor measures).  Returns the previous
+    choice.  For tests and benchmarks; not thread-safe against running
+    epochs."""
+    global use_kernels
+    previous = kernels()
+    if name == "auto":
+        use_kernels = nncore_kernels_available() != 0
+    elif name == "blas":
+        use_kernels = False
+    else:
+        raise ValueError(f'kernels must be "auto" or "blas", got {name!r}')
+    return previous
 
 
 # ---------------------------------------------------------------------------
@@ -258,8 +378,14 @@ cdef void activate(floating *Z, const floating *b, Py_ssize_t m, Py_ssize_t n,
             for j in range(n):
                 row[j] = row[j] / total
         elif act == SIGMOID:
-            for j in range(n):
-                row[j] = sigmoid(row[j])
+            if use_kernels:
+                if floating is float:
+                    nncore_sigmoid_s(row, n)
+                else:
+                    nncore_sigmoid_d(row, n)
+            else:
+                for j in range(n):
+                    row[j] = sigmoid(row[j])
         elif act != LINEAR:
             for j in range(n):
                 row[j] = activate1(row[j], act)
@@ -320,9 +446,14 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
         n_out = <int> net.sizes[l]
-        # Z = A_prev . W^T  (W is (n_out, n_in) row-major)
-        gemm(c'N', c'T', <int> m, n_out, n_in, <floating> 1.0, prev, n_in,
-             theta + net.w_off[l - 1], n_in, <floating> 0.0, acts[l], n_out)
+        if l == 1 and net.first_t:
+            # Z = A_prev . W^T with W^T held as an (n_in, n_out) matrix
+            bcast(m, n_in, n_out, <floating> 1.0, prev, n_in, 1,
+                  theta + net.w_off[0], n_out, <floating> 0.0, acts[1], n_out)
+        else:
+            # Z = A_prev . W^T  (W is (n_out, n_in) row-major)
+            gemm(c'N', c'T', <int> m, n_out, n_in, <floating> 1.0, prev, n_in,
+                 theta + net.w_off[l - 1], n_in, <floating> 0.0, acts[l], n_out)
         if l == L - 1:
             activate(acts[l], theta + net.b_off[l - 1], m, n_out, net.output, zlast)
         else:
@@ -426,10 +557,11 @@ cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m
     changes, so the result equals computing every gradient first.
     """
     cdef Py_ssize_t l, i, j, n_in, n_out, count
-    cdef floating s
+    cdef floating s, alpha, beta
     cdef floating *b
     cdef floating *W
     cdef floating *tmp
+    cdef floating *target
     for l in range(net.n_layers - 1, 0, -1):
         n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
@@ -446,27 +578,27 @@ cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m
                 b[j] = b[j] - step * s
         if l > 1:
             # delta_prev = (delta . W) * f'(z_prev)   (BP2)
-            gemm(c'N', c'N', <int> m, <int> n_in, <int> n_out, <floating> 1.0,
-                 delta, <int> n_out, W, <int> n_in, <floating> 0.0, spare, <int> n_in)
+            bcast(m, n_out, n_in, <floating> 1.0, delta, n_out, 1, W, n_in,
+                  <floating> 0.0, spare, n_in)
             times_prime(spare, acts[l - 1], m, n_in, net.hidden,
                         masks[l - 1] if masks != NULL else <floating *> NULL,
                         net.dropout)
-        # weights: delta^T . A_prev, summed over the m rows by the product (BP4)
-        if grad != NULL:
-            gemm(c'T', c'N', <int> n_out, <int> n_in, <int> m, <floating> 1.0,
-                 delta, <int> n_out, acts[l - 1], <int> n_in, <floating> 0.0,
-                 grad + net.w_off[l - 1], <int> n_in)
-        elif l1_step != 0:
+        # weights: delta^T . A_prev, summed over the m rows by the product
+        # (BP4), written over grad or fused into the step of W
+        target = grad + net.w_off[l - 1] if grad != NULL else W
+        alpha = <floating> 1.0 if grad != NULL else -step
+        beta = <floating> 0.0 if grad != NULL else w_scale
+        if grad == NULL and l1_step != 0:
             count = n_out * n_in
             for i in range(count):
                 W[i] = w_scale * W[i] - l1_step * sgn(W[i])
-            gemm(c'T', c'N', <int> n_out, <int> n_in, <int> m, -step,
-                 delta, <int> n_out, acts[l - 1], <int> n_in, <floating> 1.0,
-                 W, <int> n_in)
+            beta = 1
+        if l == 1 and net.first_t:  # held as W^T: A_prev^T . delta
+            bcast(n_in, m, n_out, alpha, acts[0], 1, n_in, delta, n_out, beta,
+                  target, n_out)
         else:
-            gemm(c'T', c'N', <int> n_out, <int> n_in, <int> m, -step,
-                 delta, <int> n_out, acts[l - 1], <int> n_in, w_scale,
-                 W, <int> n_in)
+            bcast(n_out, m, n_in, alpha, delta, 1, n_out, acts[l - 1], n_in, beta,
+                  target, n_in)
         tmp = delta
         delta = spare
         spare = tmp
@@ -534,6 +666,31 @@ cdef void plain_step(const Net *net, floating *theta, const floating *grad,
             theta[i] = w_scale * theta[i] - step * grad[i]
     for i in range(max(lo, net.n_weights), hi):
         theta[i] = theta[i] - step * grad[i]
+
+
+cdef void transpose(floating *W, floating *tmp, Py_ssize_t rows,
+                    Py_ssize_t cols) noexcept nogil:
+    """W, (rows, cols) row-major, becomes its transpose (cols, rows)."""
+    cdef Py_ssize_t i, j
+    memcpy(tmp, W, rows * cols * sizeof(floating))
+    for i in range(rows):
+        for j in range(cols):
+            W[j * rows + i] = tmp[i * cols + j]
+
+
+cdef void first_layer_layout(const Net *net, floating *theta, floating *vel,
+                             floating *tmp, bint to_t) noexcept nogil:
+    """Move layer 1's weights (and velocities) between network2's (out, in)
+    layout and the transposed (in, out) layout that an epoch with
+    net.first_t computes in: its forward product is then in the kernels'
+    broadcast form, and so is its weight gradient X^T . delta."""
+    cdef Py_ssize_t rows = net.sizes[1] if to_t else net.sizes[0]
+    cdef Py_ssize_t cols = net.sizes[0] if to_t else net.sizes[1]
+    if not net.first_t:
+        return
+    transpose(theta, tmp, rows, cols)
+    if vel != NULL:
+        transpose(vel, tmp, rows, cols)
 
 
 cdef void shift(floating *theta, const floating *vel, Py_ssize_t count,
@@ -720,6 +877,7 @@ cdef class _Layout:
         net.cost = cost
         net.dropout = 0
         net.seed = 0
+        net.first_t = False
         return net
 
 
@@ -895,9 +1053,16 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     net.seed = seed
     mbs = min(mbs, total)
     dtype = np.float32 if floating is float else np.float64
+    # a narrow first layer computes in the transposed layout (see
+    # first_layer_layout); theta is back in its own layout on return
+    # (one register tile is 4 vectors of 64 bytes wide)
+    net.first_t = use_kernels and lay.sizes[1] * <Py_ssize_t> sizeof(floating) <= 256
+    cdef floating[::1] layout_tmp = np.empty(
+        lay.sizes[0] * lay.sizes[1] if net.first_t else 1, dtype=dtype)
     if threads == 2 and mbs >= 2:
         return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
-                                 batch_offset, mu, nesterov, velocity, status)
+                                 batch_offset, mu, nesterov, velocity, status,
+                                 &layout_tmp[0])
     # activations of every layer (layer 0: the gathered inputs), two delta
     # buffers, a mask per layer, and a gradient buffer for momentum
     cdef Py_ssize_t n_work = (mbs * (lay.act_total + 2 * lay.max_width)
@@ -928,6 +1093,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             mask_base += lay.sizes[l]
         if use_momentum:
             grad = mask_base
+        first_layer_layout(&net, &theta[0], vel, &layout_tmp[0], True)
         if nesterov:  # to the look-ahead point w + mu v
             shift(&theta[0], vel, lay.n_params, <floating> mu)
         k = 0
@@ -969,6 +1135,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     break
         if nesterov:  # back from the look-ahead point
             shift(&theta[0], vel, lay.n_params, <floating> -mu)
+        first_layer_layout(&net, &theta[0], vel, &layout_tmp[0], False)
     if status is not None:
         status[0] = k
     if pending is not None:
@@ -981,7 +1148,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                        const Py_ssize_t[::1] order, Py_ssize_t mbs, double eta,
                        double lmbda, Py_ssize_t n, double l1, Py_ssize_t batch_offset,
                        double mu, bint nesterov, floating[::1] velocity,
-                       Py_ssize_t[::1] status):
+                       Py_ssize_t[::1] status, floating *layout_tmp):
     """sgd_epoch's work on two threads (arguments already checked)."""
     cdef Shared s
     cdef Py_ssize_t cap = mbs - mbs // 2, t
@@ -1020,17 +1187,21 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                               name="nncore-epoch-1", daemon=True)
     try:
         # both threads read theta from the first product on, so it moves to
-        # Nesterov's look-ahead point before thread 1 starts
-        if s.use_momentum and nesterov:
-            with nogil:
+        # its working layout and Nesterov's look-ahead point before thread 1
+        # starts
+        with nogil:
+            first_layer_layout(&s.net, &theta[0], <floating *> s.vel, layout_tmp, True)
+            if s.use_momentum and nesterov:
                 shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> mu)
         try:
             second.start()
         except BaseException as e:
             if second.ident is None:  # it never ran: nothing has changed
-                if s.use_momentum and nesterov:
-                    with nogil:
+                with nogil:
+                    if s.use_momentum and nesterov:
                         shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
+                    first_layer_layout(&s.net, &theta[0], <floating *> s.vel, layout_tmp,
+                                       False)
                 raise
             # interrupted once thread 1 was running: it needs its partner,
             # so finish the first mini-batch together, then stop and raise
@@ -1045,9 +1216,10 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                 second.join()
             except BaseException as e:
                 pending.append(e)
-        if s.use_momentum and nesterov:  # back from the look-ahead point
-            with nogil:
+        with nogil:
+            if s.use_momentum and nesterov:  # back from the look-ahead point
                 shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
+            first_layer_layout(&s.net, &theta[0], <floating *> s.vel, layout_tmp, False)
     finally:
         nncore_barrier_destroy(&s.bar)
     if status is not None:

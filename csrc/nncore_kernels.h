@@ -1,0 +1,258 @@
+/* Small-matrix products for the core, in the "broadcast" form
+
+       C[p, 0:N] = alpha * sum_q S[p*sp + q*sq] * R[q*ldr + 0:N]  (+ beta * C[p, 0:N])
+
+   for p < P, q < Q.  S is read through two strides, so the same kernel
+   computes A.B (sp = lda, sq = 1) and A^T.B (sp = 1, sq = lda) without a
+   transpose or a copy.  Every product of the backward pass has this form,
+   and so has the forward pass of a layer whose weights are held transposed.
+
+   A register tile of rows of C by up to 4 vectors (32 doubles or 64
+   floats) accumulates over a block of q; the last vector of a row is
+   masked, so any N works without reading or writing past the row.  BLAS
+   packs both operands before each call, which costs as much as the
+   arithmetic when one dimension is a few dozen: these kernels read the
+   operands where they lie.
+
+   They need AVX-512F; nncore_kernels_available() says whether this CPU
+   (and its operating system) has it.  Elsewhere the caller uses BLAS.
+   beta == 0 never reads C, so C may start uninitialized. */
+#ifndef NNCORE_KERNELS_H
+#define NNCORE_KERNELS_H
+
+#include <stddef.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(NNCORE_NO_KERNELS)
+#define NNCORE_HAVE_KERNELS 1
+#include <immintrin.h>
+
+static int nncore_kernels_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
+
+#define NNCORE_TARGET __attribute__((target("avx512f,fma")))
+
+/* Rows of S per block of q: a block of S and of R stays in L1/L2 while
+   the tiles of one block run. */
+#define NNCORE_QBLOCK 256
+
+/* One tile: PR rows by NV vectors, over qn values of q. */
+#define NNCORE_TILE(T, V, MASK, SFX, LANES, PR, NV)                              \
+NNCORE_TARGET static void                                                        \
+nncore_tile_##SFX##_##PR##_##NV(ptrdiff_t qn, const T *S, ptrdiff_t sp,          \
+        ptrdiff_t sq, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,            \
+        MASK last, T alpha, T beta, int first) {                                 \
+    V acc[PR][NV];                                                               \
+    _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                         \
+    _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                         \
+        acc[p][v] = NNCORE_ZERO_##SFX();                                         \
+    for (ptrdiff_t q = 0; q < qn; q++) {                                         \
+        V r[NV];                                                                 \
+        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                     \
+            r[v] = (v == NV - 1)                                                 \
+                ? NNCORE_MLOAD_##SFX(last, R + q * ldr + LANES * v)              \
+                : NNCORE_LOAD_##SFX(R + q * ldr + LANES * v);                    \
+        _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++) {                   \
+            V s = NNCORE_SET1_##SFX(S[p * sp + q * sq]);                         \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
+                acc[p][v] = NNCORE_FMA_##SFX(s, r[v], acc[p][v]);                \
+        }                                                                        \
+    }                                                                            \
+    V va = NNCORE_SET1_##SFX(alpha), vb = NNCORE_SET1_##SFX(beta);               \
+    _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                         \
+    _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) {                       \
+        MASK mk = (v == NV - 1) ? last : (MASK) ~(MASK) 0;                       \
+        T *c = C + p * ldc + LANES * v;                                          \
+        V x = NNCORE_MUL_##SFX(va, acc[p][v]);                                   \
+        if (!first)                                                              \
+            x = NNCORE_ADD_##SFX(x, NNCORE_MLOAD_##SFX(mk, c));                  \
+        else if (beta != 0)                                                      \
+            x = NNCORE_FMA_##SFX(vb, NNCORE_MLOAD_##SFX(mk, c), x);              \
+        NNCORE_MSTORE_##SFX(c, mk, x);                                           \
+    }                                                                            \
+}
+
+typedef void (*nncore_tile_d_fn)(ptrdiff_t, const double *, ptrdiff_t, ptrdiff_t,
+        const double *, ptrdiff_t, double *, ptrdiff_t, __mmask8, double, double, int);
+typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
+        const float *, ptrdiff_t, float *, ptrdiff_t, __mmask16, float, float, int);
+
+/* Tile heights by width: about 24 accumulators, and few enough loads per
+   multiply-add (PR broadcasts and NV loads feed PR * NV of them). */
+#define NNCORE_ROWS(NV) ((NV) <= 2 ? 12 : (NV) == 3 ? 8 : 6)
+
+#define NNCORE_T(SFX, PR, NV) nncore_tile_##SFX##_##PR##_##NV
+#define NNCORE_TILES(T, V, MASK, SFX, LANES)                                     \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 1) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 1) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 5, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 6, 1) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 7, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 8, 1) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 9, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 10, 1) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 11, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 12, 1) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 2) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 2) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 2) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 2) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 5, 2) NNCORE_TILE(T, V, MASK, SFX, LANES, 6, 2) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 7, 2) NNCORE_TILE(T, V, MASK, SFX, LANES, 8, 2) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 9, 2) NNCORE_TILE(T, V, MASK, SFX, LANES, 10, 2) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 11, 2) NNCORE_TILE(T, V, MASK, SFX, LANES, 12, 2) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 3) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 3) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 3) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 3) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 5, 3) NNCORE_TILE(T, V, MASK, SFX, LANES, 6, 3) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 7, 3) NNCORE_TILE(T, V, MASK, SFX, LANES, 8, 3) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 4) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 4) \
+    NNCORE_TILE(T, V, MASK, SFX, LANES, 5, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 6, 4) \
+    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX[4][12] = {            \
+        {NNCORE_T(SFX, 1, 1), NNCORE_T(SFX, 2, 1), NNCORE_T(SFX, 3, 1),          \
+         NNCORE_T(SFX, 4, 1), NNCORE_T(SFX, 5, 1), NNCORE_T(SFX, 6, 1),          \
+         NNCORE_T(SFX, 7, 1), NNCORE_T(SFX, 8, 1), NNCORE_T(SFX, 9, 1),          \
+         NNCORE_T(SFX, 10, 1), NNCORE_T(SFX, 11, 1), NNCORE_T(SFX, 12, 1)},      \
+        {NNCORE_T(SFX, 1, 2), NNCORE_T(SFX, 2, 2), NNCORE_T(SFX, 3, 2),          \
+         NNCORE_T(SFX, 4, 2), NNCORE_T(SFX, 5, 2), NNCORE_T(SFX, 6, 2),          \
+         NNCORE_T(SFX, 7, 2), NNCORE_T(SFX, 8, 2), NNCORE_T(SFX, 9, 2),          \
+         NNCORE_T(SFX, 10, 2), NNCORE_T(SFX, 11, 2), NNCORE_T(SFX, 12, 2)},      \
+        {NNCORE_T(SFX, 1, 3), NNCORE_T(SFX, 2, 3), NNCORE_T(SFX, 3, 3),          \
+         NNCORE_T(SFX, 4, 3), NNCORE_T(SFX, 5, 3), NNCORE_T(SFX, 6, 3),          \
+         NNCORE_T(SFX, 7, 3), NNCORE_T(SFX, 8, 3)},                              \
+        {NNCORE_T(SFX, 1, 4), NNCORE_T(SFX, 2, 4), NNCORE_T(SFX, 3, 4),          \
+         NNCORE_T(SFX, 4, 4), NNCORE_T(SFX, 5, 4), NNCORE_T(SFX, 6, 4)}};
+
+/* The whole product: blocks of q outermost (a block of S's rows or columns
+   is reused by every column block), then column blocks of 4 vectors, then
+   tiles of rows. */
+#define NNCORE_PRODUCT(T, V, MASK, SFX, LANES)                                   \
+    NNCORE_TILES(T, V, MASK, SFX, LANES)                                         \
+NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,           \
+        ptrdiff_t N, T alpha, const T *S, ptrdiff_t sp, ptrdiff_t sq,            \
+        const T *R, ptrdiff_t ldr, T beta, T *C, ptrdiff_t ldc) {                \
+    ptrdiff_t nblocks = (Q + NNCORE_QBLOCK - 1) / NNCORE_QBLOCK;                 \
+    ptrdiff_t qb = nblocks > 0 ? (Q + nblocks - 1) / nblocks : 0;                \
+    ptrdiff_t q0, n0, p0;                                                        \
+    if (P <= 0 || N <= 0) return;                                                \
+    if (Q <= 0) {  /* an empty sum: C = beta C */                               \
+        for (p0 = 0; p0 < P; p0++)                                               \
+            for (n0 = 0; n0 < N; n0++)                                           \
+                C[p0 * ldc + n0] = beta != 0 ? beta * C[p0 * ldc + n0] : 0;      \
+        return;                                                                  \
+    }                                                                            \
+    for (q0 = 0; q0 < Q; q0 += qb) {                                             \
+        ptrdiff_t qn = Q - q0 < qb ? Q - q0 : qb;                                \
+        int first = q0 == 0;                                                     \
+        for (n0 = 0; n0 < N; n0 += 4 * LANES) {                                  \
+            ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;              \
+            int nv = (int) ((nn + LANES - 1) / LANES);                           \
+            int tail = (int) (nn - LANES * (nv - 1));                            \
+            int rows = NNCORE_ROWS(nv);                                          \
+            MASK last = (MASK) (tail == LANES ? ~(MASK) 0                        \
+                                              : (MASK) ((1u << tail) - 1));      \
+            const T *r = R + q0 * ldr + n0;                                      \
+            for (p0 = 0; p0 < P; p0 += rows) {                                   \
+                int pr = (int) (P - p0 < rows ? P - p0 : rows);                  \
+                nncore_tiles_##SFX[nv - 1][pr - 1](qn, S + p0 * sp + q0 * sq,    \
+                    sp, sq, r, ldr, C + p0 * ldc + n0, ldc, last, alpha, beta,   \
+                    first);                                                      \
+            }                                                                    \
+        }                                                                        \
+    }                                                                            \
+}
+
+#define NNCORE_ZERO_d() _mm512_setzero_pd()
+#define NNCORE_LOAD_d(p) _mm512_loadu_pd(p)
+#define NNCORE_MLOAD_d(m, p) _mm512_maskz_loadu_pd(m, p)
+#define NNCORE_MSTORE_d(p, m, x) _mm512_mask_storeu_pd(p, m, x)
+#define NNCORE_SET1_d(x) _mm512_set1_pd(x)
+#define NNCORE_FMA_d(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define NNCORE_MUL_d(a, b) _mm512_mul_pd(a, b)
+#define NNCORE_ADD_d(a, b) _mm512_add_pd(a, b)
+
+#define NNCORE_ZERO_s() _mm512_setzero_ps()
+#define NNCORE_LOAD_s(p) _mm512_loadu_ps(p)
+#define NNCORE_MLOAD_s(m, p) _mm512_maskz_loadu_ps(m, p)
+#define NNCORE_MSTORE_s(p, m, x) _mm512_mask_storeu_ps(p, m, x)
+#define NNCORE_SET1_s(x) _mm512_set1_ps(x)
+#define NNCORE_FMA_s(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define NNCORE_MUL_s(a, b) _mm512_mul_ps(a, b)
+#define NNCORE_ADD_s(a, b) _mm512_add_ps(a, b)
+
+NNCORE_PRODUCT(double, __m512d, __mmask8, d, 8)
+NNCORE_PRODUCT(float, __m512, __mmask16, s, 16)
+
+/* The logistic function over n values in place, eight or sixteen at a
+   time: with e = exp(-|z|), sigma(z) = 1/(1+e) for z >= 0 and e/(1+e)
+   below, as the scalar code computes it.  exp(a) for a <= 0 is 2^k exp(r)
+   with k = round(a / ln 2) and r = a - k ln 2 (ln 2 in two parts, so r is
+   exact to the last bit), exp(r) by its Taylor series, which on
+   |r| <= ln(2)/2 is within an ulp after 13 terms for double (7 for float);
+   2^k is applied by scalef, which gives 0 where the result underflows.
+   a is clamped below at a point where exp(a) is 0 anyway, so infinite z
+   gives 0 or 1; NaN stays NaN. */
+NNCORE_TARGET static inline __m512d nncore_exp_neg_d(__m512d a) {
+    __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(a, _mm512_set1_pd(1.4426950408889634)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), a);
+    __m512d p = _mm512_set1_pd(1.0 / 6227020800.0);              /* 1/13! */
+    static const double c[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                               1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
+                               1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    int i;
+    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10), r);
+    for (i = 0; i < 13; i++) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c[i]));
+    return _mm512_scalef_pd(p, k);
+}
+
+NNCORE_TARGET static inline __m512 nncore_exp_neg_s(__m512 a) {
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(6.93145752e-01f), a);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);                   /* 1/7! */
+    static const float c[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f,
+                              0.5f, 1.0f, 1.0f};
+    int i;
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860677e-06f), r);
+    for (i = 0; i < 7; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    return _mm512_scalef_ps(p, k);
+}
+
+#define NNCORE_SIGMOID(T, V, MASK, SFX, LANES, LOWEST, PS)                    \
+NNCORE_TARGET static void nncore_sigmoid_##SFX(T *x, ptrdiff_t n) {              \
+    const V sign = _mm512_set1_##PS((T) -0.0), lo = _mm512_set1_##PS(LOWEST);    \
+    const V one = _mm512_set1_##PS((T) 1.0);                                     \
+    ptrdiff_t i;                                                                 \
+    for (i = 0; i < n; i += LANES) {                                             \
+        MASK m = n - i >= LANES ? (MASK) ~(MASK) 0                               \
+                                : (MASK) ((1u << (n - i)) - 1);                  \
+        V z = _mm512_maskz_loadu_##PS(m, x + i);                                 \
+        /* -|z| (NaN kept by max's choice of its second operand) */             \
+        V a = _mm512_max_##PS(lo, _mm512_castsi512_##PS(_mm512_or_si512(        \
+            _mm512_cast##PS##_si512(z), _mm512_cast##PS##_si512(sign))));        \
+        V e = nncore_exp_neg_##SFX(a);                                           \
+        V inv = _mm512_div_##PS(one, _mm512_add_##PS(one, e));                   \
+        MASK neg = _mm512_cmp_##PS##_mask(z, _mm512_setzero_##PS(), _CMP_LT_OQ); \
+        _mm512_mask_storeu_##PS(x + i, m, _mm512_mask_mul_##PS(inv, neg, e, inv)); \
+    }                                                                            \
+}
+
+NNCORE_SIGMOID(double, __m512d, __mmask8, d, 8, -800.0, pd)
+NNCORE_SIGMOID(float, __m512, __mmask16, s, 16, -120.0f, ps)
+
+#else  /* no kernels: the callers use BLAS */
+#define NNCORE_HAVE_KERNELS 0
+static int nncore_kernels_available(void) { return 0; }
+static void nncore_bcast_d(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, double alpha,
+        const double *S, ptrdiff_t sp, ptrdiff_t sq, const double *R,
+        ptrdiff_t ldr, double beta, double *C, ptrdiff_t ldc) {
+    (void) P; (void) Q; (void) N; (void) alpha; (void) S; (void) sp; (void) sq;
+    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc;
+}
+static void nncore_bcast_s(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, float alpha,
+        const float *S, ptrdiff_t sp, ptrdiff_t sq, const float *R,
+        ptrdiff_t ldr, float beta, float *C, ptrdiff_t ldc) {
+    (void) P; (void) Q; (void) N; (void) alpha; (void) S; (void) sp; (void) sq;
+    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc;
+}
+static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
+static void nncore_sigmoid_s(float *x, ptrdiff_t n) { (void) x; (void) n; }
+#endif
+
+#endif

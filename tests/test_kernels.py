@@ -1,0 +1,165 @@
+"""The core's own product and sigmoid kernels against NumPy and BLAS.
+
+Where the CPU has AVX-512 the core computes some products with its own
+kernels (and holds a narrow first layer's weights transposed during an
+epoch); ``_core.set_kernels("blas")`` sends every product to BLAS instead.
+Both ways must train the same network, up to rounding.
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nncore import _core
+
+HAVE_OWN = _core.kernels() == "avx512"
+needs_own = pytest.mark.skipif(not HAVE_OWN, reason="this CPU lacks AVX-512")
+TOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+
+@contextlib.contextmanager
+def kernels(name):
+    previous = _core.set_kernels(name)
+    try:
+        yield
+    finally:
+        _core.set_kernels(previous if previous == "blas" else "auto")
+
+
+def test_kernel_choice_is_reported_and_validated():
+    assert _core.kernels() in ("avx512", "blas")
+    with kernels("blas"):
+        assert _core.kernels() == "blas"
+    assert _core.kernels() == ("avx512" if HAVE_OWN else "blas")
+    with pytest.raises(ValueError, match='"auto" or "blas"'):
+        _core.set_kernels("fast")
+    A = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _core.product(1.0, A, False, np.zeros((2, 2)), 0.0, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match='"auto", "own" or "blas"'):
+        _core.product(1.0, A, False, np.zeros((3, 2)), 0.0, np.zeros((2, 2)), kernel="x")
+
+
+@needs_own
+@settings(max_examples=150, deadline=None)
+@given(P=st.integers(0, 40), Q=st.integers(0, 300), N=st.integers(0, 140),
+       transpose=st.booleans(), dtype=st.sampled_from([np.float64, np.float32]),
+       alpha=st.sampled_from([1.0, -0.25]), beta=st.sampled_from([0.0, 1.0, 0.9]),
+       kernel=st.sampled_from(["own", "blas", "auto"]), seed=st.integers(0, 2**32 - 1))
+def test_product_matches_numpy(P, Q, N, transpose, dtype, alpha, beta, kernel, seed):
+    """Every tile height and width, masked tails, sums split into blocks,
+    and both readings of S (A and A^T)."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((Q, P) if transpose else (P, Q)).astype(dtype)
+    R = rng.standard_normal((Q, N)).astype(dtype)
+    C0 = rng.standard_normal((P, N)).astype(dtype)
+    # C between two guard rows, which must not be written; with beta = 0,
+    # C is NaN and must not be read
+    buf = np.full((P + 2, N), 7.0, dtype=dtype)
+    C = buf[1:P + 1]
+    C[...] = C0 if beta != 0 else np.nan
+    _core.product(alpha, A, transpose, R, beta, C, kernel=kernel)
+    op = A.T if transpose else A
+    expected = alpha * (op.astype(np.float64) @ R.astype(np.float64)) + beta * C0
+    scale = max(1.0, np.abs(expected).max(initial=0.0)) * max(Q, 1) ** 0.5
+    assert np.all(buf[0] == 7.0) and np.all(buf[-1] == 7.0)
+    assert np.all(np.isfinite(C))
+    np.testing.assert_allclose(C, expected, rtol=0, atol=TOL[dtype] * scale * 10)
+
+
+@needs_own
+def test_product_reads_strided_rows_in_place():
+    """A view with a longer row (a sub-block of a larger array) needs no copy."""
+    rng = np.random.default_rng(1)
+    big = rng.standard_normal((50, 90))
+    R = rng.standard_normal((50, 30))
+    C = np.zeros((70, 30))
+    _core.product(1.0, np.ascontiguousarray(big[:, :70]), True, R, 0.0, C, kernel="own")
+    np.testing.assert_allclose(C, big[:, :70].T @ R, rtol=1e-12, atol=1e-12)
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vector_sigmoid_matches_the_scalar_one(dtype):
+    """Within 2 ulp (double) or 3 (float) over the whole range; exactly 0, 1/2 and 1 where those
+    are the values (zeros, underflow, saturation, infinities)."""
+    rng = np.random.default_rng(2)
+    tiny = np.finfo(dtype).tiny
+    special = [0.0, -0.0, tiny, -tiny, 1e-30, 36.0, -36.0, 88.0, -88.0, -104.0,
+               -110.0, 745.0, -745.0, -746.0, 1e5, -1e5, np.inf, -np.inf]
+    z = np.concatenate([np.linspace(-60, 60, 100_003), rng.standard_normal(50_000) * 8,
+                        special, [np.nan]]).astype(dtype)
+    ones = np.array([1.0, 0.0], dtype=dtype)
+    out = {}
+    for name in ("auto", "blas"):
+        with kernels(name):
+            o = np.empty((z.size, 1), dtype=dtype)
+            _core.feedforward(ones, [1, 1], z.reshape(-1, 1).copy(), o)
+            out[name] = o.ravel()
+    vec, scalar = out["auto"], out["blas"]
+    assert np.isnan(vec[-1]) and np.isnan(scalar[-1])
+    vec, scalar = vec[:-1], scalar[:-1]
+    ulp = np.spacing(np.abs(scalar).astype(dtype))
+    assert np.all(np.abs(vec - scalar) <= (2 if dtype == np.float64 else 3) * ulp)
+    exact = np.isin(scalar, [0.0, 0.5, 1.0])
+    assert exact[-len(special):].sum() >= 10
+    np.testing.assert_array_equal(vec[exact], scalar[exact])
+    assert np.all((vec >= 0) & (vec <= 1))
+
+
+def _epoch(sizes, dtype, kernel, *, threads=1, mbs=7, mu=0.0, nesterov=False,
+           l1=0.0, dropout=0.0, bad_row=None, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 90
+    X = rng.random((n, sizes[0])).astype(dtype)
+    if bad_row is not None:
+        X[bad_row, 0] = np.nan
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    theta = (rng.standard_normal(_core.n_params(sizes)) * 0.3).astype(dtype)
+    vel = (rng.standard_normal(theta.size) * 0.01).astype(dtype) if (mu or nesterov) else None
+    order = rng.permutation(n).astype(np.intp)
+    with kernels(kernel):
+        done, finite = _core.sgd_epoch(theta, sizes, X, Y, order, mbs, 0.5, 2.0, n, 1,
+                                       l1=l1, dropout=dropout, seed=3, mu=mu,
+                                       nesterov=nesterov, velocity=vel, threads=threads)
+    return theta, vel, done, finite
+
+
+OPTIONS = [{}, dict(mu=0.9), dict(mu=0.5, nesterov=True), dict(l1=1.0),
+           dict(dropout=0.3), dict(mbs=40), dict(mbs=64, mu=0.9)]
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("width", [1, 7, 16, 30, 32, 33, 64, 65])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(o) or "plain")
+def test_own_kernels_train_like_blas(dtype, width, threads, opts):
+    """First layers on both sides of the transposed-layout threshold (32
+    doubles, 64 floats), with every update rule; theta and the velocities
+    come back in network2's layout."""
+    sizes = [45, width, 11, 3]
+    a = _epoch(sizes, dtype, "auto", threads=threads, **opts)
+    b = _epoch(sizes, dtype, "blas", threads=threads, **opts)
+    assert a[2:] == b[2:] == (90, True)
+    scale = np.abs(b[0]).max()
+    assert np.abs(a[0] - b[0]).max() <= 50 * TOL[dtype] * scale
+    if a[1] is not None:
+        assert np.abs(a[1] - b[1]).max() <= 50 * TOL[dtype] * max(np.abs(b[1]).max(), 1e-3)
+
+
+@needs_own
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stop_on_nan_leaves_theta_in_its_own_layout(threads):
+    """The early stop leaves the transposed layout as every other exit does:
+    the mini-batches before the bad row took the same steps as with BLAS."""
+    sizes = [45, 30, 3]
+    a = _epoch(sizes, np.float64, "auto", threads=threads, bad_row=50, mu=0.9)
+    b = _epoch(sizes, np.float64, "blas", threads=threads, bad_row=50, mu=0.9)
+    assert a[3] is False and b[3] is False
+    assert a[2] == b[2] < 90
+    np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a[1], b[1], rtol=0, atol=1e-12)
