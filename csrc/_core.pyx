@@ -15,6 +15,7 @@
 from cython cimport floating
 from libc.math cimport exp, expf, tanh, tanhf
 from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -115,10 +116,10 @@ cdef extern from "nncore_kernels.h":
     int NNCORE_HAVE_KERNELS
     int nncore_kernels_available() nogil
     void nncore_bcast_d(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, double alpha,
-                        const double *S, Py_ssize_t sp, Py_ssize_t sq, const double *R,
+                        const double **rows, int by_q, const double *R,
                         Py_ssize_t ldr, double beta, double *C, Py_ssize_t ldc) nogil
     void nncore_bcast_s(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, float alpha,
-                        const float *S, Py_ssize_t sp, Py_ssize_t sq, const float *R,
+                        const float **rows, int by_q, const float *R,
                         Py_ssize_t ldr, float beta, float *C, Py_ssize_t ldc) nogil
     void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
     void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
@@ -216,6 +217,34 @@ cdef inline bint kernel_suits(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N,
     return use_kernels and Q >= 32 and (N * (4 if single else 8) <= 256 or P <= 16)
 
 
+cdef inline void bcast_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
+                            const floating **rows, bint by_q, const floating *R,
+                            Py_ssize_t ldr, floating beta, floating *C,
+                            Py_ssize_t ldc) noexcept nogil:
+    """Our kernel on S' given by row pointers: S'(p, q) = rows[p][q], or
+    rows[q][p] if by_q (see nncore_kernels.h).  Only where kernel_suits."""
+    if floating is float:
+        nncore_bcast_s(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc)
+    else:
+        nncore_bcast_d(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc)
+
+
+cdef inline const floating **direct_rows(const Net *net, const floating *X,
+                                         const Py_ssize_t *order, Py_ssize_t m,
+                                         const floating **rows) noexcept nogil:
+    """Point rows[i] at input row order[i] and return rows, if both of layer
+    1's products (forward, and X^T . delta) go to our kernel, which reads
+    the rows where they lie; else NULL: the caller gathers them for BLAS."""
+    cdef Py_ssize_t i, n_in = net.sizes[0], n_out = net.sizes[1]
+    cdef bint single = floating is float
+    if not (net.first_t and kernel_suits(m, n_in, n_out, single)
+            and kernel_suits(n_in, m, n_out, single)):
+        return NULL
+    for i in range(m):
+        rows[i] = X + order[i] * n_in
+    return rows
+
+
 cdef inline void bcast(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
                        const floating *S, Py_ssize_t sp, Py_ssize_t sq,
                        const floating *R, Py_ssize_t ldr, floating beta,
@@ -232,11 +261,16 @@ cdef inline void bcast(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
             for j in range(N):
                 C[p * ldc + j] = beta * C[p * ldc + j] if beta != 0 else 0
         return
+    cdef bint by_q = not (sq == 1 and (sp >= Q or P == 1))
+    cdef Py_ssize_t count = Q if by_q else P, i
+    cdef const floating **rows = NULL
     if kernel_suits(P, Q, N, floating is float):
-        if floating is float:
-            nncore_bcast_s(P, Q, N, alpha, S, sp, sq, R, ldr, beta, C, ldc)
-        else:
-            nncore_bcast_d(P, Q, N, alpha, S, sp, sq, R, ldr, beta, C, ldc)
+        rows = <const floating **> malloc(count * sizeof(floating *))
+    if rows != NULL:
+        for i in range(count):
+            rows[i] = S + i * (sq if by_q else sp)
+        bcast_rows(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc)
+        free(rows)
     elif sq == 1 and (sp >= Q or P == 1):  # S' = A, rows sp apart
         gemm(c'N', c'N', <int> P, <int> N, <int> Q, alpha, S, <int> max(sp, Q, 1),
              R, <int> ldr, beta, C, <int> ldc)
@@ -270,13 +304,16 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
     cdef const floating *r = &R[0, 0] if Q * N > 0 else NULL
     cdef Py_ssize_t sp = 1 if transpose_a else A.shape[1]
     cdef Py_ssize_t sq = A.shape[1] if transpose_a else 1
+    cdef Py_ssize_t i, count = Q if transpose_a else P
+    cdef const floating **rows
     if kernel == "own":
+        keep = np.empty(max(count, 1), dtype=np.intp)
+        rows = <const floating **> <size_t> keep.ctypes.data
+        for i in range(count):
+            rows[i] = a + i * (sq if transpose_a else sp)
         with nogil:
-            if floating is float:
-                nncore_bcast_s(P, Q, N, <float> alpha, a, sp, sq, r, N, <float> beta,
-                               &C[0, 0], N)
-            else:
-                nncore_bcast_d(P, Q, N, alpha, a, sp, sq, r, N, beta, &C[0, 0], N)
+            bcast_rows(P, Q, N, <floating> alpha, rows, transpose_a, r, N,
+                       <floating> beta, &C[0, 0], N)
         return
     use_kernels = use_kernels and kernel == "auto"
     try:
@@ -434,11 +471,14 @@ def dropout_keep(uint64_t seed, Py_ssize_t batch, Py_ssize_t layer, Py_ssize_t w
 
 cdef void forward(const Net *net, const floating *theta, const floating *A0,
                   Py_ssize_t m, floating **acts, floating *zlast,
-                  floating **masks) noexcept nogil:
+                  floating **masks, const floating **rows0=NULL) noexcept nogil:
     """Feed m rows A0 forward; acts[l] (l = 1..n_layers-1) receives layer l's
     activations, (m, sizes[l]).  zlast, if not NULL, receives the output
     layer's weighted inputs.  masks, if not NULL, holds a dropout mask per
-    hidden layer (masks[l], sizes[l] entries), applied to its activations."""
+    hidden layer (masks[l], sizes[l] entries), applied to its activations.
+    rows0, if not NULL, points at the m input rows where they lie (A0 is
+    then not read): only for an epoch with net.first_t whose layer-1
+    products both suit our kernel (see direct_rows)."""
     cdef Py_ssize_t l, i, j, L = net.n_layers
     cdef const floating *prev = A0
     cdef int n_in, n_out
@@ -446,7 +486,10 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
         n_out = <int> net.sizes[l]
-        if l == 1 and net.first_t:
+        if l == 1 and rows0 != NULL:
+            bcast_rows(m, n_in, n_out, <floating> 1.0, rows0, False,
+                       theta + net.w_off[0], n_out, <floating> 0.0, acts[1], n_out)
+        elif l == 1 and net.first_t:
             # Z = A_prev . W^T with W^T held as an (n_in, n_out) matrix
             bcast(m, n_in, n_out, <floating> 1.0, prev, n_in, 1,
                   theta + net.w_off[0], n_out, <floating> 0.0, acts[1], n_out)
@@ -543,7 +586,7 @@ cdef inline floating sgn(floating w) noexcept nogil:
 cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m,
                    floating **acts, floating *delta, floating *spare,
                    floating **masks, floating w_scale, floating l1_step,
-                   floating step) noexcept nogil:
+                   floating step, const floating **rows0=NULL) noexcept nogil:
     """Back-propagate delta (the output layer's, (m, sizes[-1])) through
     the network whose forward pass left its activations in acts.
 
@@ -593,7 +636,10 @@ cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m
             for i in range(count):
                 W[i] = w_scale * W[i] - l1_step * sgn(W[i])
             beta = 1
-        if l == 1 and net.first_t:  # held as W^T: A_prev^T . delta
+        if l == 1 and rows0 != NULL:  # as forward's rows0
+            bcast_rows(n_in, m, n_out, alpha, rows0, True, delta, n_out, beta,
+                       target, n_out)
+        elif l == 1 and net.first_t:  # held as W^T: A_prev^T . delta
             bcast(n_in, m, n_out, alpha, acts[0], 1, n_in, delta, n_out, beta,
                   target, n_out)
         else:
@@ -723,6 +769,7 @@ cdef struct Shared:
     bint nesterov, use_momentum, use_dropout, watch_signals
     void *work[2]                # per thread: activations, deltas, masks
     void *grad[2]                # per thread: its rows' summed gradient
+    void *rows[2]                # per thread: pointers to its input rows
     nncore_barrier bar
     int finite[2]
     int stop
@@ -750,6 +797,8 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating *delta
     cdef floating *spare
     cdef floating *mask_base
+    cdef const floating **rows = <const floating **> s.rows[t]
+    cdef const floating **rows0
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef Py_ssize_t k = 0, m, h0, first, cnt, i, l, batch = s.batch_offset
@@ -767,20 +816,23 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
         cnt = h0 if t == 0 else m - h0
         s.finite[t] = 1
         if cnt > 0:
-            for i in range(cnt):
-                memcpy(acts[0] + i * n_in, X + s.order[first + i] * n_in,
-                       n_in * sizeof(floating))
+            rows0 = direct_rows(net, X, &s.order[first], cnt, rows)
+            if rows0 == NULL:
+                for i in range(cnt):
+                    memcpy(acts[0] + i * n_in, X + s.order[first + i] * n_in,
+                           n_in * sizeof(floating))
             # this thread's rows of the next mini-batch (the same split)
             for i in range(first + m, min(first + m + min(cnt, PREFETCH_ROWS), s.total)):
                 nncore_prefetch(X + s.order[i] * n_in, n_in * sizeof(floating))
             if s.use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
-            forward(net, theta, acts[0], cnt, acts, NULL, masks if s.use_dropout else NULL)
+            forward(net, theta, acts[0], cnt, acts, NULL, masks if s.use_dropout else NULL,
+                    rows0)
             output_delta(net, delta, acts[L - 1], Y, &s.order[first], cnt)
             if all_finite(delta, cnt * n_last):
                 backward(net, theta, grad, cnt, acts, delta, spare,
-                         masks if s.use_dropout else NULL, 1, 0, 0)
+                         masks if s.use_dropout else NULL, 1, 0, 0, rows0)
             else:
                 s.finite[t] = 0
         nncore_barrier_wait(&s.bar)
@@ -1076,6 +1128,9 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating *grad = NULL
     cdef floating *mask_base
     cdef floating *vel = &velocity[0] if use_momentum else NULL
+    rows_arr = np.empty(mbs, dtype=np.intp)
+    cdef const floating **rows = <const floating **> <size_t> rows_arr.ctypes.data
+    cdef const floating **rows0
     cdef bint use_dropout = dropout > 0 and L > 2
     cdef floating w_scale = <floating> (1.0 - eta * lmbda / n)
     cdef floating l1_step = <floating> (eta * l1 / n)
@@ -1100,29 +1155,32 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
         batch = batch_offset
         while k < total:
             m = min(mbs, total - k)
-            # gather the mini-batch's rows once; BLAS then reads them from cache
-            for i in range(m):
-                memcpy(acts[0] + i * n_in, &X[order[k + i], 0], n_in * sizeof(floating))
+            # our kernel reads the mini-batch's rows where they lie; for BLAS
+            # they are gathered once, and it reads them from cache
+            rows0 = direct_rows(&net, &X[0, 0], &order[k], m, rows)
+            if rows0 == NULL:
+                for i in range(m):
+                    memcpy(acts[0] + i * n_in, &X[order[k + i], 0], n_in * sizeof(floating))
             for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
                 nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
             if use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], seed, batch, l, lay.sizes[l], dropout)
             forward(&net, &theta[0], acts[0], m, acts, NULL,
-                    masks if use_dropout else NULL)
+                    masks if use_dropout else NULL, rows0)
             output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
             if not all_finite(delta, m * lay.sizes[L - 1]):
                 finite = False
                 break
             if use_momentum:
                 backward(&net, &theta[0], grad, m, acts, delta, spare,
-                         masks if use_dropout else NULL, 1, 0, 0)
+                         masks if use_dropout else NULL, 1, 0, 0, rows0)
                 momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
                               <double> n, mu, nesterov, 0, lay.n_params)
             else:
                 backward(&net, &theta[0], NULL, m, acts, delta, spare,
                          masks if use_dropout else NULL, w_scale, l1_step,
-                         <floating> (eta / m))
+                         <floating> (eta / m), rows0)
             k += m
             batch += 1
             if watch_signals and (batch - batch_offset) % SIGNAL_EVERY == 0 and k < total:
@@ -1158,6 +1216,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     cdef floating[::1] work1 = np.empty(n_work, dtype=dtype)
     cdef floating[::1] grad0 = np.empty(lay.n_params, dtype=dtype)
     cdef floating[::1] grad1 = np.empty(lay.n_params, dtype=dtype)
+    rows_arr = np.empty((2, cap), dtype=np.intp)
     pending = []
     s.net = net
     s.theta = &theta[0]
@@ -1178,6 +1237,8 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     s.work[1] = &work1[0]
     s.grad[0] = &grad0[0]
     s.grad[1] = &grad1[0]
+    s.rows[0] = <void *> <size_t> rows_arr.ctypes.data
+    s.rows[1] = <void *> <size_t> (rows_arr.ctypes.data + cap * sizeof(void *))
     s.stop = 0
     s.done = 0
     s.pending = <PyObject *> pending

@@ -1,10 +1,12 @@
 /* Small-matrix products for the core, in the "broadcast" form
 
-       C[p, 0:N] = alpha * sum_q S[p*sp + q*sq] * R[q*ldr + 0:N]  (+ beta * C[p, 0:N])
+       C[p, 0:N] = alpha * sum_q S'(p, q) * R[q*ldr + 0:N]  (+ beta * C[p, 0:N])
 
-   for p < P, q < Q.  S is read through two strides, so the same kernel
-   computes A.B (sp = lda, sq = 1) and A^T.B (sp = 1, sq = lda) without a
-   transpose or a copy.  Every product of the backward pass has this form,
+   for p < P, q < Q, where S' is read through row pointers: S'(p, q) =
+   rows[p][q] (by_q = 0: S' = A) or rows[q][p] (by_q = 1: S' = A^T).  So
+   the same kernel computes A.B and A^T.B without a transpose or a copy,
+   and A's rows may lie anywhere: the first layer's products read a
+   mini-batch's inputs where they are in the training set.  Every product of the backward pass has this form,
    and so has the forward pass of a layer whose weights are held transposed.
 
    A register tile of rows of C by up to 4 vectors (32 doubles or 64
@@ -39,22 +41,33 @@ static int nncore_kernels_available(void) {
 
 /* One tile: PR rows by NV vectors, over qn values of q. */
 #define NNCORE_TILE(T, V, MASK, SFX, LANES, PR, NV)                              \
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, p, 0)                         \
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, q, 1)
+
+/* S'(p, q) is rows[p][off + q] (BY = p) or rows[q][off + p] (BY = q). */
+#define NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, BY, BYQ)                  \
 NNCORE_TARGET static void                                                        \
-nncore_tile_##SFX##_##PR##_##NV(ptrdiff_t qn, const T *S, ptrdiff_t sp,          \
-        ptrdiff_t sq, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,            \
+nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,       \
+        ptrdiff_t off, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,           \
         MASK last, T alpha, T beta, int first) {                                 \
     V acc[PR][NV];                                                               \
+    const T *rp[PR];                                                             \
+    if (!BYQ) {                                                                  \
+        _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                    \
+            rp[p] = rows[p] + off;                                               \
+    }                                                                            \
     _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                         \
     _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                         \
         acc[p][v] = NNCORE_ZERO_##SFX();                                         \
     for (ptrdiff_t q = 0; q < qn; q++) {                                         \
         V r[NV];                                                                 \
+        const T *sq = BYQ ? rows[q] + off : (const T *) 0;                       \
         _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                     \
             r[v] = (v == NV - 1)                                                 \
                 ? NNCORE_MLOAD_##SFX(last, R + q * ldr + LANES * v)              \
                 : NNCORE_LOAD_##SFX(R + q * ldr + LANES * v);                    \
         _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++) {                   \
-            V s = NNCORE_SET1_##SFX(S[p * sp + q * sq]);                         \
+            V s = NNCORE_SET1_##SFX(BYQ ? sq[p] : rp[p][q]);                     \
             _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
                 acc[p][v] = NNCORE_FMA_##SFX(s, r[v], acc[p][v]);                \
         }                                                                        \
@@ -73,16 +86,16 @@ nncore_tile_##SFX##_##PR##_##NV(ptrdiff_t qn, const T *S, ptrdiff_t sp,         
     }                                                                            \
 }
 
-typedef void (*nncore_tile_d_fn)(ptrdiff_t, const double *, ptrdiff_t, ptrdiff_t,
+typedef void (*nncore_tile_d_fn)(ptrdiff_t, const double *const *, ptrdiff_t,
         const double *, ptrdiff_t, double *, ptrdiff_t, __mmask8, double, double, int);
-typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
+typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
         const float *, ptrdiff_t, float *, ptrdiff_t, __mmask16, float, float, int);
 
 /* Tile heights by width: about 24 accumulators, and few enough loads per
    multiply-add (PR broadcasts and NV loads feed PR * NV of them). */
 #define NNCORE_ROWS(NV) ((NV) <= 2 ? 12 : (NV) == 3 ? 8 : 6)
 
-#define NNCORE_T(SFX, PR, NV) nncore_tile_##SFX##_##PR##_##NV
+#define NNCORE_T(SFX, BY, PR, NV) nncore_tile_##SFX##_##BY##_##PR##_##NV
 #define NNCORE_TILES(T, V, MASK, SFX, LANES)                                     \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 1) \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 1) \
@@ -103,20 +116,34 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
     NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 4) \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 4) \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 5, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 6, 4) \
-    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX[4][12] = {            \
-        {NNCORE_T(SFX, 1, 1), NNCORE_T(SFX, 2, 1), NNCORE_T(SFX, 3, 1),          \
-         NNCORE_T(SFX, 4, 1), NNCORE_T(SFX, 5, 1), NNCORE_T(SFX, 6, 1),          \
-         NNCORE_T(SFX, 7, 1), NNCORE_T(SFX, 8, 1), NNCORE_T(SFX, 9, 1),          \
-         NNCORE_T(SFX, 10, 1), NNCORE_T(SFX, 11, 1), NNCORE_T(SFX, 12, 1)},      \
-        {NNCORE_T(SFX, 1, 2), NNCORE_T(SFX, 2, 2), NNCORE_T(SFX, 3, 2),          \
-         NNCORE_T(SFX, 4, 2), NNCORE_T(SFX, 5, 2), NNCORE_T(SFX, 6, 2),          \
-         NNCORE_T(SFX, 7, 2), NNCORE_T(SFX, 8, 2), NNCORE_T(SFX, 9, 2),          \
-         NNCORE_T(SFX, 10, 2), NNCORE_T(SFX, 11, 2), NNCORE_T(SFX, 12, 2)},      \
-        {NNCORE_T(SFX, 1, 3), NNCORE_T(SFX, 2, 3), NNCORE_T(SFX, 3, 3),          \
-         NNCORE_T(SFX, 4, 3), NNCORE_T(SFX, 5, 3), NNCORE_T(SFX, 6, 3),          \
-         NNCORE_T(SFX, 7, 3), NNCORE_T(SFX, 8, 3)},                              \
-        {NNCORE_T(SFX, 1, 4), NNCORE_T(SFX, 2, 4), NNCORE_T(SFX, 3, 4),          \
-         NNCORE_T(SFX, 4, 4), NNCORE_T(SFX, 5, 4), NNCORE_T(SFX, 6, 4)}};
+    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_p[4][12] = {            \
+        {NNCORE_T(SFX, p, 1, 1), NNCORE_T(SFX, p, 2, 1), NNCORE_T(SFX, p, 3, 1),          \
+         NNCORE_T(SFX, p, 4, 1), NNCORE_T(SFX, p, 5, 1), NNCORE_T(SFX, p, 6, 1),          \
+         NNCORE_T(SFX, p, 7, 1), NNCORE_T(SFX, p, 8, 1), NNCORE_T(SFX, p, 9, 1),          \
+         NNCORE_T(SFX, p, 10, 1), NNCORE_T(SFX, p, 11, 1), NNCORE_T(SFX, p, 12, 1)},      \
+        {NNCORE_T(SFX, p, 1, 2), NNCORE_T(SFX, p, 2, 2), NNCORE_T(SFX, p, 3, 2),          \
+         NNCORE_T(SFX, p, 4, 2), NNCORE_T(SFX, p, 5, 2), NNCORE_T(SFX, p, 6, 2),          \
+         NNCORE_T(SFX, p, 7, 2), NNCORE_T(SFX, p, 8, 2), NNCORE_T(SFX, p, 9, 2),          \
+         NNCORE_T(SFX, p, 10, 2), NNCORE_T(SFX, p, 11, 2), NNCORE_T(SFX, p, 12, 2)},      \
+        {NNCORE_T(SFX, p, 1, 3), NNCORE_T(SFX, p, 2, 3), NNCORE_T(SFX, p, 3, 3),          \
+         NNCORE_T(SFX, p, 4, 3), NNCORE_T(SFX, p, 5, 3), NNCORE_T(SFX, p, 6, 3),          \
+         NNCORE_T(SFX, p, 7, 3), NNCORE_T(SFX, p, 8, 3)},                              \
+        {NNCORE_T(SFX, p, 1, 4), NNCORE_T(SFX, p, 2, 4), NNCORE_T(SFX, p, 3, 4),          \
+         NNCORE_T(SFX, p, 4, 4), NNCORE_T(SFX, p, 5, 4), NNCORE_T(SFX, p, 6, 4)}}; \
+    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_q[4][12] = {            \
+        {NNCORE_T(SFX, q, 1, 1), NNCORE_T(SFX, q, 2, 1), NNCORE_T(SFX, q, 3, 1),          \
+         NNCORE_T(SFX, q, 4, 1), NNCORE_T(SFX, q, 5, 1), NNCORE_T(SFX, q, 6, 1),          \
+         NNCORE_T(SFX, q, 7, 1), NNCORE_T(SFX, q, 8, 1), NNCORE_T(SFX, q, 9, 1),          \
+         NNCORE_T(SFX, q, 10, 1), NNCORE_T(SFX, q, 11, 1), NNCORE_T(SFX, q, 12, 1)},      \
+        {NNCORE_T(SFX, q, 1, 2), NNCORE_T(SFX, q, 2, 2), NNCORE_T(SFX, q, 3, 2),          \
+         NNCORE_T(SFX, q, 4, 2), NNCORE_T(SFX, q, 5, 2), NNCORE_T(SFX, q, 6, 2),          \
+         NNCORE_T(SFX, q, 7, 2), NNCORE_T(SFX, q, 8, 2), NNCORE_T(SFX, q, 9, 2),          \
+         NNCORE_T(SFX, q, 10, 2), NNCORE_T(SFX, q, 11, 2), NNCORE_T(SFX, q, 12, 2)},      \
+        {NNCORE_T(SFX, q, 1, 3), NNCORE_T(SFX, q, 2, 3), NNCORE_T(SFX, q, 3, 3),          \
+         NNCORE_T(SFX, q, 4, 3), NNCORE_T(SFX, q, 5, 3), NNCORE_T(SFX, q, 6, 3),          \
+         NNCORE_T(SFX, q, 7, 3), NNCORE_T(SFX, q, 8, 3)},                              \
+        {NNCORE_T(SFX, q, 1, 4), NNCORE_T(SFX, q, 2, 4), NNCORE_T(SFX, q, 3, 4),          \
+         NNCORE_T(SFX, q, 4, 4), NNCORE_T(SFX, q, 5, 4), NNCORE_T(SFX, q, 6, 4)}};
 
 /* The whole product: blocks of q outermost (a block of S's rows or columns
    is reused by every column block), then column blocks of 4 vectors, then
@@ -124,8 +151,8 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
 #define NNCORE_PRODUCT(T, V, MASK, SFX, LANES)                                   \
     NNCORE_TILES(T, V, MASK, SFX, LANES)                                         \
 NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,           \
-        ptrdiff_t N, T alpha, const T *S, ptrdiff_t sp, ptrdiff_t sq,            \
-        const T *R, ptrdiff_t ldr, T beta, T *C, ptrdiff_t ldc) {                \
+        ptrdiff_t N, T alpha, const T *const *rows, int by_q, const T *R,        \
+        ptrdiff_t ldr, T beta, T *C, ptrdiff_t ldc) {                            \
     ptrdiff_t nblocks = (Q + NNCORE_QBLOCK - 1) / NNCORE_QBLOCK;                 \
     ptrdiff_t qb = nblocks > 0 ? (Q + nblocks - 1) / nblocks : 0;                \
     ptrdiff_t q0, n0, p0;                                                        \
@@ -143,15 +170,19 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
             ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;              \
             int nv = (int) ((nn + LANES - 1) / LANES);                           \
             int tail = (int) (nn - LANES * (nv - 1));                            \
-            int rows = NNCORE_ROWS(nv);                                          \
+            int height = NNCORE_ROWS(nv);                                        \
             MASK last = (MASK) (tail == LANES ? ~(MASK) 0                        \
                                               : (MASK) ((1u << tail) - 1));      \
             const T *r = R + q0 * ldr + n0;                                      \
-            for (p0 = 0; p0 < P; p0 += rows) {                                   \
-                int pr = (int) (P - p0 < rows ? P - p0 : rows);                  \
-                nncore_tiles_##SFX[nv - 1][pr - 1](qn, S + p0 * sp + q0 * sq,    \
-                    sp, sq, r, ldr, C + p0 * ldc + n0, ldc, last, alpha, beta,   \
-                    first);                                                      \
+            for (p0 = 0; p0 < P; p0 += height) {                                 \
+                int pr = (int) (P - p0 < height ? P - p0 : height);              \
+                T *c = C + p0 * ldc + n0;                                        \
+                if (by_q)                                                        \
+                    nncore_tiles_##SFX##_q[nv - 1][pr - 1](qn, rows + q0, p0,    \
+                        r, ldr, c, ldc, last, alpha, beta, first);               \
+                else                                                             \
+                    nncore_tiles_##SFX##_p[nv - 1][pr - 1](qn, rows + p0, q0,    \
+                        r, ldr, c, ldc, last, alpha, beta, first);               \
             }                                                                    \
         }                                                                        \
     }                                                                            \
@@ -240,15 +271,15 @@ NNCORE_SIGMOID(float, __m512, __mmask16, s, 16, -120.0f, ps)
 #define NNCORE_HAVE_KERNELS 0
 static int nncore_kernels_available(void) { return 0; }
 static void nncore_bcast_d(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, double alpha,
-        const double *S, ptrdiff_t sp, ptrdiff_t sq, const double *R,
-        ptrdiff_t ldr, double beta, double *C, ptrdiff_t ldc) {
-    (void) P; (void) Q; (void) N; (void) alpha; (void) S; (void) sp; (void) sq;
+        const double *const *rows, int by_q, const double *R, ptrdiff_t ldr,
+        double beta, double *C, ptrdiff_t ldc) {
+    (void) P; (void) Q; (void) N; (void) alpha; (void) rows; (void) by_q;
     (void) R; (void) ldr; (void) beta; (void) C; (void) ldc;
 }
 static void nncore_bcast_s(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, float alpha,
-        const float *S, ptrdiff_t sp, ptrdiff_t sq, const float *R,
-        ptrdiff_t ldr, float beta, float *C, ptrdiff_t ldc) {
-    (void) P; (void) Q; (void) N; (void) alpha; (void) S; (void) sp; (void) sq;
+        const float *const *rows, int by_q, const float *R, ptrdiff_t ldr,
+        float beta, float *C, ptrdiff_t ldc) {
+    (void) P; (void) Q; (void) N; (void) alpha; (void) rows; (void) by_q;
     (void) R; (void) ldr; (void) beta; (void) C; (void) ldc;
 }
 static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
