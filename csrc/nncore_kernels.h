@@ -37,7 +37,7 @@ static int nncore_kernels_available(void) {
 
 /* Rows of S per block of q: a block of S and of R stays in L1/L2 while
    the tiles of one block run. */
-#define NNCORE_QBLOCK 256
+#define NNCORE_QBLOCK 128
 
 /* One tile: PR rows by NV vectors, over qn values of q. */
 #define NNCORE_TILE(T, V, MASK, SFX, LANES, PR, NV)                              \

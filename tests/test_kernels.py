@@ -110,17 +110,16 @@ def test_vector_sigmoid_matches_the_scalar_one(dtype):
     assert np.all((vec >= 0) & (vec <= 1))
 
 
-def _epoch(sizes, dtype, kernel, *, threads=1, mbs=7, mu=0.0, nesterov=False,
-           l1=0.0, dropout=0.0, bad_row=None, seed=0):
+def _epoch(sizes, dtype, kernel, *, threads=1, mbs=7, n=90, mu=0.0, nesterov=False,
+           l1=0.0, dropout=0.0, bad_position=None, seed=0):
     rng = np.random.default_rng(seed)
-    n = 90
     X = rng.random((n, sizes[0])).astype(dtype)
-    if bad_row is not None:
-        X[bad_row, 0] = np.nan
     Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
     theta = (rng.standard_normal(_core.n_params(sizes)) * 0.3).astype(dtype)
     vel = (rng.standard_normal(theta.size) * 0.01).astype(dtype) if (mu or nesterov) else None
     order = rng.permutation(n).astype(np.intp)
+    if bad_position is not None:  # the example at this place in the epoch
+        X[order[bad_position], 0] = np.nan
     with kernels(kernel):
         done, finite = _core.sgd_epoch(theta, sizes, X, Y, order, mbs, 0.5, 2.0, n, 1,
                                        l1=l1, dropout=dropout, seed=3, mu=mu,
@@ -128,8 +127,10 @@ def _epoch(sizes, dtype, kernel, *, threads=1, mbs=7, mu=0.0, nesterov=False,
     return theta, vel, done, finite
 
 
+# mini-batches of 300 pass through the network in chunks of 128 examples
 OPTIONS = [{}, dict(mu=0.9), dict(mu=0.5, nesterov=True), dict(l1=1.0),
-           dict(dropout=0.3), dict(mbs=40), dict(mbs=64, mu=0.9)]
+           dict(dropout=0.3), dict(mbs=40), dict(mbs=64, mu=0.9),
+           dict(mbs=300, n=700), dict(mbs=300, n=700, mu=0.9, l1=0.5, dropout=0.2)]
 
 
 @needs_own
@@ -144,7 +145,7 @@ def test_own_kernels_train_like_blas(dtype, width, threads, opts):
     sizes = [45, width, 11, 3]
     a = _epoch(sizes, dtype, "auto", threads=threads, **opts)
     b = _epoch(sizes, dtype, "blas", threads=threads, **opts)
-    assert a[2:] == b[2:] == (90, True)
+    assert a[2:] == b[2:] == (opts.get("n", 90), True)
     scale = np.abs(b[0]).max()
     assert np.abs(a[0] - b[0]).max() <= 50 * TOL[dtype] * scale
     if a[1] is not None:
@@ -153,13 +154,16 @@ def test_own_kernels_train_like_blas(dtype, width, threads, opts):
 
 @needs_own
 @pytest.mark.parametrize("threads", [1, 2])
-def test_stop_on_nan_leaves_theta_in_its_own_layout(threads):
+@pytest.mark.parametrize("mbs", [7, 300])
+def test_stop_on_nan_leaves_theta_in_its_own_layout(threads, mbs):
     """The early stop leaves the transposed layout as every other exit does:
-    the mini-batches before the bad row took the same steps as with BLAS."""
+    the mini-batches before the bad row took the same steps as with BLAS,
+    and the one holding it (in its second chunk, for 300) took none."""
     sizes = [45, 30, 3]
-    a = _epoch(sizes, np.float64, "auto", threads=threads, bad_row=50, mu=0.9)
-    b = _epoch(sizes, np.float64, "blas", threads=threads, bad_row=50, mu=0.9)
+    kw = dict(threads=threads, mbs=mbs, n=700, mu=0.9, bad_position=500)
+    a = _epoch(sizes, np.float64, "auto", **kw)
+    b = _epoch(sizes, np.float64, "blas", **kw)
     assert a[3] is False and b[3] is False
-    assert a[2] == b[2] < 90
+    assert a[2] == b[2] == 500 // mbs * mbs
     np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(a[1], b[1], rtol=0, atol=1e-12)
