@@ -214,11 +214,23 @@ cdef inline void gemm(char ta, char tb, int M, int N, int K,
 cdef inline bint kernel_suits(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N,
                               bint single) noexcept nogil:
     """Whether our kernel beats BLAS on this product (measured on the
-    products of 784-h-10 networks, h = 30, 100, 800, with 5 to 1000 rows):
-    when the sum is long enough to hide the cost of writing C (Q >= 32) and
-    either C's rows fit one register tile (N up to 4 vectors, where BLAS's
-    packing costs as much as the arithmetic) or C has few rows."""
-    return use_kernels and Q >= 32 and (N * (4 if single else 8) <= 256 or P <= 16)
+    products and epochs of 784-h-10 networks, h = 30, 100, 800, with 5 to
+    1000 rows): when the sum is long enough to hide the cost of writing C
+    (Q >= 32) and either C's rows are at most 1 KB (four register tiles
+    wide; BLAS's packing costs most there) or C has few rows."""
+    return use_kernels and Q >= 32 and (N * (4 if single else 8) <= 1024 or P <= 16)
+
+
+cdef inline bint first_transposed(Py_ssize_t width, Py_ssize_t mbs,
+                                  bint single) noexcept nogil:
+    """Whether an epoch holds layer 1 transposed (see first_layer_layout),
+    which puts its forward product on our kernel: for a layer of one
+    register tile (256 bytes a row), for layers up to 1 KB a row with
+    mini-batches up to 128, and for any layer with mini-batches up to 16
+    (measured on 784-h-10 epochs as kernel_suits; beyond these, BLAS's
+    blocking for wide products wins)."""
+    cdef Py_ssize_t row = width * (4 if single else 8)
+    return use_kernels and (row <= 256 or (row <= 1024 and mbs <= 128) or mbs <= 16)
 
 
 cdef inline void bcast_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
@@ -1143,8 +1155,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     dtype = np.float32 if floating is float else np.float64
     # a narrow first layer computes in the transposed layout (see
     # first_layer_layout); theta is back in its own layout on return
-    # (one register tile is 4 vectors of 64 bytes wide)
-    net.first_t = use_kernels and lay.sizes[1] * <Py_ssize_t> sizeof(floating) <= 256
+    net.first_t = first_transposed(lay.sizes[1], mbs, floating is float)
     cdef floating[::1] layout_tmp = np.empty(
         lay.sizes[0] * lay.sizes[1] if net.first_t else 1, dtype=dtype)
     if threads == 2 and mbs >= 2:

@@ -135,13 +135,14 @@ OPTIONS = [{}, dict(mu=0.9), dict(mu=0.5, nesterov=True), dict(l1=1.0),
 
 @needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("width", [1, 7, 16, 30, 32, 33, 64, 65])
+@pytest.mark.parametrize("width", [1, 7, 16, 30, 32, 33, 64, 65, 130, 260])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(o) or "plain")
 def test_own_kernels_train_like_blas(dtype, width, threads, opts):
-    """First layers on both sides of the transposed-layout threshold (32
-    doubles, 64 floats), with every update rule; theta and the velocities
-    come back in network2's layout."""
+    """First layers on both sides of the transposed layout's thresholds
+    (rows of 256 bytes; of 1 KB up to mini-batch 128; any up to 16) and of
+    the kernels' (sums of 32), with every update rule; theta and the
+    velocities come back in network2's layout."""
     sizes = [45, width, 11, 3]
     a = _epoch(sizes, dtype, "auto", threads=threads, **opts)
     b = _epoch(sizes, dtype, "blas", threads=threads, **opts)
