@@ -518,6 +518,16 @@ def _core_library() -> dict | None:
             "modified": mtime.isoformat(timespec="seconds")}
 
 
+def _core_kernels() -> str | None:
+    """"avx512" when the core's own product kernels run (see
+    csrc/nncore_kernels.h), "blas" when every product goes to BLAS."""
+    try:
+        _, _, core = _import_nncore()
+        return core.kernels()
+    except (ImportError, AttributeError):
+        return None
+
+
 def machine_info() -> dict:
     """CPU, cores, versions, BLAS libraries and BLAS-related environment."""
     import scipy
@@ -541,6 +551,7 @@ def machine_info() -> dict:
         "git_commit": _git_commit(),
         "git_changed_files": _git_changed_files(),
         "core_library": _core_library(),
+        "core_kernels": _core_kernels(),
         "blas": _blas_libraries(),
         "env": {k: os.environ[k] for k in BLAS_ENV_VARS if k in os.environ},
     }
@@ -1109,6 +1120,13 @@ def _techniques_legend(results: Mapping) -> list:
               f"seed {cfg['seed']}; momentum velocities start at zero.", ""]
 
 
+_KERNELS_TEXT = {
+    "avx512": "its own AVX-512 kernels where they measured faster (narrow first layers, "
+              "small mini-batches), BLAS for the rest",
+    "blas": "all through BLAS (this CPU lacks AVX-512)",
+}
+
+
 def to_markdown(results: Mapping) -> str:
     """The results of :func:`run` (or the JSON it wrote) as a markdown report."""
     cfg, m, data = results["config"], results["machine"], results["data"]
@@ -1125,7 +1143,9 @@ def to_markdown(results: Mapping) -> str:
             if m.get("git_changed_files") else "") + ")" if m.get("git_commit") else "")
         + (f"; core {m['core_library']['file']} sha256 {m['core_library']['sha256'][:12]}, "
            f"built {m['core_library']['modified']}" if m.get("core_library") else ""),
-        f"- BLAS: {blas}; BLAS environment: {env}",
+        f"- BLAS: {blas}; BLAS environment: {env}"
+        + (f"; nncore's products: {_KERNELS_TEXT[m['core_kernels']]}"
+           if m.get("core_kernels") in _KERNELS_TEXT else ""),
         f"- work: {data['train_size']:,} training images, {cfg['cost']} cost, "
         f"eta={cfg['eta']}, lmbda={cfg['lmbda']}, seed {cfg['seed']}; every implementation "
         f"starts from the same weights and follows the same shuffled order",

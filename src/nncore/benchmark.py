@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from . import native
+from . import _core, native
 
 __all__ = ["run_benchmark", "to_markdown"]
 
@@ -107,7 +107,7 @@ def run_benchmark(sizes=(784, 30, 10), mini_batch_size=10, train_size=50_000, re
         "repeats": repeats, "threads": threads, "median_seconds": med,
         "times": times, "relative_to_native_float64": {k: v / base for k, v in med.items()},
         "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "blas": blas,
+                    "numpy": np.__version__, "blas": blas, "kernels": _core.kernels(),
                     "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")},
     }
 
@@ -118,7 +118,8 @@ def to_markdown(res):
         f"{res['mini_batch_size']}, median of {res['repeats']}, BLAS threads: "
         f"{res['threads'] or 'default'}",
         f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores; "
-        f"BLAS: {res['machine']['blas']}",
+        f"BLAS: {res['machine']['blas']}; nncore's own kernels: "
+        f"{'AVX-512' if res['machine'].get('kernels') == 'avx512' else 'none (all BLAS)'}",
         "",
         "| implementation | seconds per epoch | time relative to native float64 |",
         "|---|---:|---:|",
