@@ -128,7 +128,7 @@ def _epoch(sizes, dtype, kernel, *, threads=1, mbs=7, n=90, mu=0.0, nesterov=Fal
 
 
 # mini-batches of 300 pass through the network in chunks of 128 examples
-OPTIONS = [{}, dict(mu=0.9), dict(mu=0.5, nesterov=True), dict(l1=1.0),
+OPTIONS = [{}, dict(mbs=2), dict(mu=0.9), dict(mu=0.5, nesterov=True), dict(l1=1.0),
            dict(dropout=0.3), dict(mbs=40), dict(mbs=64, mu=0.9),
            dict(mbs=300, n=700), dict(mbs=300, n=700, mu=0.9, l1=0.5, dropout=0.2)]
 
@@ -140,7 +140,8 @@ OPTIONS = [{}, dict(mu=0.9), dict(mu=0.5, nesterov=True), dict(l1=1.0),
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(o) or "plain")
 def test_own_kernels_train_like_blas(dtype, width, threads, opts):
     """First layers on both sides of the transposed layout's thresholds
-    (rows of 256 bytes; of 1 KB up to mini-batch 128; any up to 16) and of
+    (from mini-batch 4: rows of 256 bytes; of 1 KB up to mini-batch 128;
+    any up to 16) and of
     the kernels' (sums of 32), with every update rule; theta and the
     velocities come back in network2's layout."""
     sizes = [45, width, 11, 3]
