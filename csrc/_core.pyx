@@ -6,11 +6,15 @@
 #   * all parameters live in one flat buffer `theta`: first every weight
 #     matrix in layer order, each (sizes[l+1], sizes[l]) row-major (the
 #     (out, in) shape of network2), then every bias vector in layer order;
-#   * gradient and velocity buffers have the same layout as `theta`.
+#   * gradient and velocity buffers have the same layout as `theta`
+#     (inside an epoch, a narrow first layer's weights are held transposed,
+#     see first_layer_layout; callers never see that layout).
 #
 # The def functions check shapes and indices once, then run entirely in C
-# with the GIL released.  Matrix products go to BLAS through scipy's
-# function pointers; everything element-wise is fused into single passes.
+# with the GIL released.  Matrix products go to our own kernels where the
+# CPU has AVX-512 and they measured faster (nncore_kernels.h), otherwise
+# to BLAS through scipy's function pointers; everything element-wise is
+# fused into single passes.
 
 from cython cimport floating
 from libc.math cimport exp, expf, tanh, tanhf

@@ -96,6 +96,21 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
 #define NNCORE_ROWS(NV) ((NV) <= 2 ? 12 : (NV) == 3 ? 8 : 6)
 
 #define NNCORE_T(SFX, BY, PR, NV) nncore_tile_##SFX##_##BY##_##PR##_##NV
+/* The tiles by width (NV - 1) and height (PR - 1). */
+#define NNCORE_TABLE(SFX, BY) {                                                  \
+    {NNCORE_T(SFX, BY, 1, 1), NNCORE_T(SFX, BY, 2, 1), NNCORE_T(SFX, BY, 3, 1),  \
+     NNCORE_T(SFX, BY, 4, 1), NNCORE_T(SFX, BY, 5, 1), NNCORE_T(SFX, BY, 6, 1),  \
+     NNCORE_T(SFX, BY, 7, 1), NNCORE_T(SFX, BY, 8, 1), NNCORE_T(SFX, BY, 9, 1),  \
+     NNCORE_T(SFX, BY, 10, 1), NNCORE_T(SFX, BY, 11, 1), NNCORE_T(SFX, BY, 12, 1)}, \
+    {NNCORE_T(SFX, BY, 1, 2), NNCORE_T(SFX, BY, 2, 2), NNCORE_T(SFX, BY, 3, 2),  \
+     NNCORE_T(SFX, BY, 4, 2), NNCORE_T(SFX, BY, 5, 2), NNCORE_T(SFX, BY, 6, 2),  \
+     NNCORE_T(SFX, BY, 7, 2), NNCORE_T(SFX, BY, 8, 2), NNCORE_T(SFX, BY, 9, 2),  \
+     NNCORE_T(SFX, BY, 10, 2), NNCORE_T(SFX, BY, 11, 2), NNCORE_T(SFX, BY, 12, 2)}, \
+    {NNCORE_T(SFX, BY, 1, 3), NNCORE_T(SFX, BY, 2, 3), NNCORE_T(SFX, BY, 3, 3),  \
+     NNCORE_T(SFX, BY, 4, 3), NNCORE_T(SFX, BY, 5, 3), NNCORE_T(SFX, BY, 6, 3),  \
+     NNCORE_T(SFX, BY, 7, 3), NNCORE_T(SFX, BY, 8, 3)},                          \
+    {NNCORE_T(SFX, BY, 1, 4), NNCORE_T(SFX, BY, 2, 4), NNCORE_T(SFX, BY, 3, 4),  \
+     NNCORE_T(SFX, BY, 4, 4), NNCORE_T(SFX, BY, 5, 4), NNCORE_T(SFX, BY, 6, 4)}}
 #define NNCORE_TILES(T, V, MASK, SFX, LANES)                                     \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 1) \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 1) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 1) \
@@ -116,34 +131,10 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
     NNCORE_TILE(T, V, MASK, SFX, LANES, 1, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 2, 4) \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 3, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 4, 4) \
     NNCORE_TILE(T, V, MASK, SFX, LANES, 5, 4) NNCORE_TILE(T, V, MASK, SFX, LANES, 6, 4) \
-    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_p[4][12] = {            \
-        {NNCORE_T(SFX, p, 1, 1), NNCORE_T(SFX, p, 2, 1), NNCORE_T(SFX, p, 3, 1),          \
-         NNCORE_T(SFX, p, 4, 1), NNCORE_T(SFX, p, 5, 1), NNCORE_T(SFX, p, 6, 1),          \
-         NNCORE_T(SFX, p, 7, 1), NNCORE_T(SFX, p, 8, 1), NNCORE_T(SFX, p, 9, 1),          \
-         NNCORE_T(SFX, p, 10, 1), NNCORE_T(SFX, p, 11, 1), NNCORE_T(SFX, p, 12, 1)},      \
-        {NNCORE_T(SFX, p, 1, 2), NNCORE_T(SFX, p, 2, 2), NNCORE_T(SFX, p, 3, 2),          \
-         NNCORE_T(SFX, p, 4, 2), NNCORE_T(SFX, p, 5, 2), NNCORE_T(SFX, p, 6, 2),          \
-         NNCORE_T(SFX, p, 7, 2), NNCORE_T(SFX, p, 8, 2), NNCORE_T(SFX, p, 9, 2),          \
-         NNCORE_T(SFX, p, 10, 2), NNCORE_T(SFX, p, 11, 2), NNCORE_T(SFX, p, 12, 2)},      \
-        {NNCORE_T(SFX, p, 1, 3), NNCORE_T(SFX, p, 2, 3), NNCORE_T(SFX, p, 3, 3),          \
-         NNCORE_T(SFX, p, 4, 3), NNCORE_T(SFX, p, 5, 3), NNCORE_T(SFX, p, 6, 3),          \
-         NNCORE_T(SFX, p, 7, 3), NNCORE_T(SFX, p, 8, 3)},                              \
-        {NNCORE_T(SFX, p, 1, 4), NNCORE_T(SFX, p, 2, 4), NNCORE_T(SFX, p, 3, 4),          \
-         NNCORE_T(SFX, p, 4, 4), NNCORE_T(SFX, p, 5, 4), NNCORE_T(SFX, p, 6, 4)}}; \
-    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_q[4][12] = {            \
-        {NNCORE_T(SFX, q, 1, 1), NNCORE_T(SFX, q, 2, 1), NNCORE_T(SFX, q, 3, 1),          \
-         NNCORE_T(SFX, q, 4, 1), NNCORE_T(SFX, q, 5, 1), NNCORE_T(SFX, q, 6, 1),          \
-         NNCORE_T(SFX, q, 7, 1), NNCORE_T(SFX, q, 8, 1), NNCORE_T(SFX, q, 9, 1),          \
-         NNCORE_T(SFX, q, 10, 1), NNCORE_T(SFX, q, 11, 1), NNCORE_T(SFX, q, 12, 1)},      \
-        {NNCORE_T(SFX, q, 1, 2), NNCORE_T(SFX, q, 2, 2), NNCORE_T(SFX, q, 3, 2),          \
-         NNCORE_T(SFX, q, 4, 2), NNCORE_T(SFX, q, 5, 2), NNCORE_T(SFX, q, 6, 2),          \
-         NNCORE_T(SFX, q, 7, 2), NNCORE_T(SFX, q, 8, 2), NNCORE_T(SFX, q, 9, 2),          \
-         NNCORE_T(SFX, q, 10, 2), NNCORE_T(SFX, q, 11, 2), NNCORE_T(SFX, q, 12, 2)},      \
-        {NNCORE_T(SFX, q, 1, 3), NNCORE_T(SFX, q, 2, 3), NNCORE_T(SFX, q, 3, 3),          \
-         NNCORE_T(SFX, q, 4, 3), NNCORE_T(SFX, q, 5, 3), NNCORE_T(SFX, q, 6, 3),          \
-         NNCORE_T(SFX, q, 7, 3), NNCORE_T(SFX, q, 8, 3)},                              \
-        {NNCORE_T(SFX, q, 1, 4), NNCORE_T(SFX, q, 2, 4), NNCORE_T(SFX, q, 3, 4),          \
-         NNCORE_T(SFX, q, 4, 4), NNCORE_T(SFX, q, 5, 4), NNCORE_T(SFX, q, 6, 4)}};
+    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_p[4][12] =        \
+        NNCORE_TABLE(SFX, p);                                                    \
+    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_q[4][12] =        \
+        NNCORE_TABLE(SFX, q);
 
 /* The whole product: blocks of q outermost (a block of S's rows or columns
    is reused by every column block), then column blocks of 4 vectors, then
