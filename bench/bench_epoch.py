@@ -1120,7 +1120,7 @@ def _techniques_legend(results: Mapping) -> list:
               f"seed {cfg['seed']}; momentum velocities start at zero.", ""]
 
 
-_KERNELS_TEXT = {
+KERNELS_TEXT = {
     "avx512": "its own AVX-512 kernels where they measured faster (narrow first layers, "
               "small mini-batches), BLAS for the rest",
     "blas": "all through BLAS (this CPU lacks AVX-512)",
@@ -1144,8 +1144,8 @@ def to_markdown(results: Mapping) -> str:
         + (f"; core {m['core_library']['file']} sha256 {m['core_library']['sha256'][:12]}, "
            f"built {m['core_library']['modified']}" if m.get("core_library") else ""),
         f"- BLAS: {blas}; BLAS environment: {env}"
-        + (f"; nncore's products: {_KERNELS_TEXT[m['core_kernels']]}"
-           if m.get("core_kernels") in _KERNELS_TEXT else ""),
+        + (f"; nncore's products: {KERNELS_TEXT[m['core_kernels']]}"
+           if m.get("core_kernels") in KERNELS_TEXT else ""),
         f"- work: {data['train_size']:,} training images, {cfg['cost']} cost, "
         f"eta={cfg['eta']}, lmbda={cfg['lmbda']}, seed {cfg['seed']}; every implementation "
         f"starts from the same weights and follows the same shuffled order",

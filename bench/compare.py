@@ -998,8 +998,8 @@ def machine_lines(results) -> list:
         f"nncore {m['nncore']}" + (f", {', '.join(extra)}" if extra else ""),
         f"- BLAS: {blas}; BLAS environment: {env}. nncore calls scipy's BLAS (cython_blas); "
         f"the NumPy references and scikit-learn call numpy's; PyTorch its own."
-        + (f" nncore's products: {be._KERNELS_TEXT[m['core_kernels']]}."
-           if m.get("core_kernels") in be._KERNELS_TEXT else ""),
+        + (f" nncore's products: {be.KERNELS_TEXT[m['core_kernels']]}."
+           if m.get("core_kernels") in be.KERNELS_TEXT else ""),
     ]
     if commit:
         lines.append(f"- code: commit {commit[:10]}"

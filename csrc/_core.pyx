@@ -19,7 +19,6 @@
 from cython cimport floating
 from libc.math cimport exp, expf, tanh, tanhf
 from libc.stdint cimport uint64_t
-from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -174,6 +173,9 @@ cdef enum:
     # inputs in place: 128 rows of 784 doubles (0.8 MB) stay in L2 from the
     # forward product to the weight gradient.
     CHUNK_ROWS = 128
+    # Row pointers made at a time for our kernel on a strided matrix (see
+    # bcast_strided): a kilobyte of stack, the kernel's block of the sum.
+    POINTER_BLOCK = 128
 
 
 cdef struct Net:
@@ -290,6 +292,31 @@ cdef bint chunked_gradient(const Net *net, floating *theta, floating *grad,
     return True
 
 
+cdef void bcast_strided(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
+                        const floating *S, Py_ssize_t sp, Py_ssize_t sq, bint by_q,
+                        const floating *R, Py_ssize_t ldr, floating beta,
+                        floating *C, Py_ssize_t ldc) noexcept nogil:
+    """Our kernel on S' read as S[p*sp + q*sq], by_q as in bcast_rows: the
+    row pointers are made POINTER_BLOCK at a time on the stack, and the
+    product runs in as many slices (of C's rows, or of the sum, the later
+    slices adding to C)."""
+    cdef const floating *rows[POINTER_BLOCK]
+    cdef Py_ssize_t k0 = 0, kn, i
+    cdef Py_ssize_t count = Q if by_q else P
+    while True:  # once at least: an empty sum still scales C by beta
+        kn = min(<Py_ssize_t> POINTER_BLOCK, count - k0)
+        for i in range(kn):
+            rows[i] = S + (k0 + i) * (sq if by_q else sp)
+        if by_q:
+            bcast_rows(P, kn, N, alpha, rows, True, R + k0 * ldr, ldr,
+                       beta if k0 == 0 else <floating> 1, C, ldc)
+        else:
+            bcast_rows(kn, Q, N, alpha, rows, False, R, ldr, beta, C + k0 * ldc, ldc)
+        k0 += kn
+        if k0 >= count:
+            break
+
+
 cdef inline void bcast(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
                        const floating *S, Py_ssize_t sp, Py_ssize_t sq,
                        const floating *R, Py_ssize_t ldr, floating beta,
@@ -306,17 +333,10 @@ cdef inline void bcast(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
             for j in range(N):
                 C[p * ldc + j] = beta * C[p * ldc + j] if beta != 0 else 0
         return
-    cdef bint by_q = not (sq == 1 and (sp >= Q or P == 1))
-    cdef Py_ssize_t count = Q if by_q else P, i
-    cdef const floating **rows = NULL
+    cdef bint plain = sq == 1 and (sp >= Q or P == 1)  # S' = A, rows sp apart
     if kernel_suits(P, Q, N, floating is float):
-        rows = <const floating **> malloc(count * sizeof(floating *))
-    if rows != NULL:
-        for i in range(count):
-            rows[i] = S + i * (sq if by_q else sp)
-        bcast_rows(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc)
-        free(rows)
-    elif sq == 1 and (sp >= Q or P == 1):  # S' = A, rows sp apart
+        bcast_strided(P, Q, N, alpha, S, sp, sq, not plain, R, ldr, beta, C, ldc)
+    elif plain:
         gemm(c'N', c'N', <int> P, <int> N, <int> Q, alpha, S, <int> max(sp, Q, 1),
              R, <int> ldr, beta, C, <int> ldc)
     else:  # S' = A^T (sp = 1), A's rows sq apart
@@ -349,16 +369,10 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
     cdef const floating *r = &R[0, 0] if Q * N > 0 else NULL
     cdef Py_ssize_t sp = 1 if transpose_a else A.shape[1]
     cdef Py_ssize_t sq = A.shape[1] if transpose_a else 1
-    cdef Py_ssize_t i, count = Q if transpose_a else P
-    cdef const floating **rows
     if kernel == "own":
-        keep = np.empty(max(count, 1), dtype=np.intp)
-        rows = <const floating **> <size_t> keep.ctypes.data
-        for i in range(count):
-            rows[i] = a + i * (sq if transpose_a else sp)
         with nogil:
-            bcast_rows(P, Q, N, <floating> alpha, rows, transpose_a, r, N,
-                       <floating> beta, &C[0, 0], N)
+            bcast_strided(P, Q, N, <floating> alpha, a, sp, sq, transpose_a, r, N,
+                          <floating> beta, &C[0, 0], N)
         return
     use_kernels = use_kernels and kernel == "auto"
     try:

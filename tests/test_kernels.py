@@ -45,7 +45,7 @@ def test_kernel_choice_is_reported_and_validated():
 
 @needs_own
 @settings(max_examples=150, deadline=None)
-@given(P=st.integers(0, 40), Q=st.integers(0, 300), N=st.integers(0, 140),
+@given(P=st.integers(0, 300), Q=st.integers(0, 300), N=st.integers(0, 140),
        transpose=st.booleans(), dtype=st.sampled_from([np.float64, np.float32]),
        alpha=st.sampled_from([1.0, -0.25]), beta=st.sampled_from([0.0, 1.0, 0.9]),
        kernel=st.sampled_from(["own", "blas", "auto"]), seed=st.integers(0, 2**32 - 1))
