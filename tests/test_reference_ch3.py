@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import nncore_reference as R
@@ -36,12 +36,18 @@ INVALID = [(c, o) for c in R.COSTS for o in R.OUTPUTS if (c, o) not in VALID]
 def assert_params_close(actual, expected, tol, start=None):
     """Every array of ``actual`` is within ``tol`` (max-norm relative to the
     larger of ``expected`` and ``start``, the parameters before the update) of
-    the same array of ``expected``."""
+    the same array of ``expected``.  A run that diverged must have diverged
+    alike: the same infinities and NaNs in the same places; the finite
+    entries are compared as above."""
     assert len(actual) == len(expected)
     for l, (a, e) in enumerate(zip(actual, expected)):
         a = np.asarray(a, dtype=np.float64)
         e = np.asarray(e, dtype=np.float64)
         assert a.shape == e.shape
+        off = ~np.isfinite(e)
+        assert np.array_equal(~np.isfinite(a), off), f"layer {l}: not finite in other places"
+        assert np.array_equal(a[off], e[off], equal_nan=True), f"layer {l}: other infinities"
+        a, e = a[~off], e[~off]
         scale = np.max(np.abs(e), initial=0.0)
         if start is not None:
             scale = max(scale, np.max(np.abs(start[l]), initial=0.0))
@@ -383,6 +389,18 @@ def test_update_mini_batch_forms_agree(run, batch_index):
 
 @FAST
 @given(training_runs())
+# a linear network that overflows to infinities within six steps: both
+# forms must diverge alike
+@example(run=dict(
+    weights=[np.array([[0.07417558, -0.37877545]]), np.array([[0.36159505]]),
+             np.array([[1.30400005]])],
+    biases=[np.array([[0.12573022]]), np.array([[-0.13210486]]), np.array([[0.64042265]])],
+    X=np.array([[0.94708096, -0.70373524], [-1.26542147, -0.62327446],
+                [0.04132598, -2.32503077]]),
+    Y=np.array([[-0.93282885], [0.45931089], [-0.64868876]]),
+    order=np.array([0, 2, 0, 1, 0, 0]), mbs=1, eta=1.0, lmbda=0.0, n=6, cost="quadratic",
+    opts=dict(hidden="linear", output="linear", l1=0.0, dropout=0.0, dropout_seed=0,
+              mu=0.0, nesterov=False, velocities=None)))
 def test_sgd_epoch_forms_agree(run):
     args = (run["X"], run["Y"], run["order"], run["mbs"], run["eta"], run["lmbda"], run["cost"])
     r1 = per_example.sgd_epoch(run["weights"], run["biases"], *args, n=run["n"], **run["opts"])
