@@ -166,8 +166,10 @@ cdef enum:
     # training on the main thread.
     SIGNAL_EVERY = 16
     # Rows of the next mini-batch whose inputs are fetched into cache while
-    # the current one is computed (the shuffled rows are scattered over the
-    # whole training set, so each would otherwise start with a cache miss).
+    # the current one is computed, when it is gathered for BLAS (the
+    # shuffled rows are scattered over the whole training set, so each
+    # would otherwise start with a cache miss).  Our kernel fetches the
+    # rows of its next tile itself, as it goes (see nncore_kernels.h).
     PREFETCH_ROWS = 32
     # Examples per pass through the network when our kernel reads the
     # inputs in place: 128 rows of 784 doubles (0.8 MB) stay in L2 from the
@@ -884,9 +886,9 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
                 for i in range(cnt):
                     memcpy(acts[0] + i * n_in, X + s.order[first + i] * n_in,
                            n_in * sizeof(floating))
-            # this thread's rows of the next mini-batch (the same split)
-            for i in range(first + m, min(first + m + min(cnt, PREFETCH_ROWS), s.total)):
-                nncore_prefetch(X + s.order[i] * n_in, n_in * sizeof(floating))
+                # this thread's rows of the next mini-batch (the same split)
+                for i in range(first + m, min(first + m + min(cnt, PREFETCH_ROWS), s.total)):
+                    nncore_prefetch(X + s.order[i] * n_in, n_in * sizeof(floating))
             if s.use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
@@ -1228,8 +1230,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             if rows0 == NULL:
                 for i in range(m):
                     memcpy(acts[0] + i * n_in, &X[order[k + i], 0], n_in * sizeof(floating))
-            for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
-                nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
+                for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
+                    nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
             if use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], seed, batch, l, lay.sizes[l], dropout)

@@ -16,6 +16,11 @@
    arithmetic when one dimension is a few dozen: these kernels read the
    operands where they lie.
 
+   For S' = A, the rows of the next tile are fetched into cache while a
+   tile runs, a cache line every LANES steps of q: the first layer's rows
+   lie scattered over the training set, and each would otherwise start
+   with a miss to memory.
+
    They need AVX-512F; nncore_kernels_available() says whether this CPU
    (and its operating system) has it.  Elsewhere the caller uses BLAS.
    beta == 0 never reads C, so C may start uninitialized. */
@@ -49,7 +54,8 @@ static int nncore_kernels_available(void) {
 NNCORE_TARGET static void                                                        \
 nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,       \
         ptrdiff_t off, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,           \
-        MASK last, T alpha, T beta, int first) {                                 \
+        MASK last, T alpha, T beta, int first, const T *const *ahead,            \
+        int n_ahead) {                                                           \
     V acc[PR][NV];                                                               \
     const T *rp[PR];                                                             \
     if (!BYQ) {                                                                  \
@@ -62,6 +68,10 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
     for (ptrdiff_t q = 0; q < qn; q++) {                                         \
         V r[NV];                                                                 \
         const T *sq = BYQ ? rows[q] + off : (const T *) 0;                       \
+        /* the next tile's rows of S, a cache line each LANES steps */           \
+        if (!BYQ && (q & (LANES - 1)) == 0)                                      \
+            for (int a = 0; a < n_ahead; a++)                                    \
+                __builtin_prefetch(ahead[a] + off + q, 0, 3);                    \
         _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                     \
             r[v] = (v == NV - 1)                                                 \
                 ? NNCORE_MLOAD_##SFX(last, R + q * ldr + LANES * v)              \
@@ -87,9 +97,11 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
 }
 
 typedef void (*nncore_tile_d_fn)(ptrdiff_t, const double *const *, ptrdiff_t,
-        const double *, ptrdiff_t, double *, ptrdiff_t, __mmask8, double, double, int);
+        const double *, ptrdiff_t, double *, ptrdiff_t, __mmask8, double, double, int,
+        const double *const *, int);
 typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
-        const float *, ptrdiff_t, float *, ptrdiff_t, __mmask16, float, float, int);
+        const float *, ptrdiff_t, float *, ptrdiff_t, __mmask16, float, float, int,
+        const float *const *, int);
 
 /* Tile heights by width: about 24 accumulators, and few enough loads per
    multiply-add (PR broadcasts and NV loads feed PR * NV of them). */
@@ -167,13 +179,15 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
             const T *r = R + q0 * ldr + n0;                                      \
             for (p0 = 0; p0 < P; p0 += height) {                                 \
                 int pr = (int) (P - p0 < height ? P - p0 : height);              \
+                int ahead = (int) (P - p0 - pr < height ? P - p0 - pr : height); \
                 T *c = C + p0 * ldc + n0;                                        \
                 if (by_q)                                                        \
                     nncore_tiles_##SFX##_q[nv - 1][pr - 1](qn, rows + q0, p0,    \
-                        r, ldr, c, ldc, last, alpha, beta, first);               \
+                        r, ldr, c, ldc, last, alpha, beta, first, rows, 0);      \
                 else                                                             \
                     nncore_tiles_##SFX##_p[nv - 1][pr - 1](qn, rows + p0, q0,    \
-                        r, ldr, c, ldc, last, alpha, beta, first);               \
+                        r, ldr, c, ldc, last, alpha, beta, first,                \
+                        rows + p0 + pr, n0 == 0 ? ahead : 0);                    \
             }                                                                    \
         }                                                                        \
     }                                                                            \
