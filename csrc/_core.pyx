@@ -124,6 +124,10 @@ cdef extern from "nncore_kernels.h":
     void nncore_bcast_s(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, float alpha,
                         const float **rows, int by_q, const float *R,
                         Py_ssize_t ldr, float beta, float *C, Py_ssize_t ldc) nogil
+    void nncore_step_d(double *x, const double *g, const double *g2, Py_ssize_t n,
+                       double a, double s) nogil
+    void nncore_step_s(float *x, const float *g, const float *g2, Py_ssize_t n,
+                       float a, float s) nogil
     void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
     void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
 
@@ -760,14 +764,34 @@ cdef void momentum_step(const Net *net, floating *theta, floating *vel,
         theta[i] = theta[i] + a * v_new - b * v_old
 
 
+cdef inline void vector_step(floating *x, const floating *g, const floating *g2,
+                             Py_ssize_t n, floating a, floating s) noexcept nogil:
+    """x <- a x - s (g + g2) in one vector pass (nncore_kernels.h)."""
+    if floating is float:
+        nncore_step_s(x, g, g2, n, a, s)
+    else:
+        nncore_step_d(x, g, g2, n, a, s)
+
+
 cdef void plain_step(const Net *net, floating *theta, const floating *grad,
                      floating w_scale, floating l1_step, floating step,
-                     Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+                     Py_ssize_t lo, Py_ssize_t hi,
+                     const floating *grad2=NULL) noexcept nogil:
     """Eqs. (93)-(94) with L1 (eq. 97) from a summed gradient, over
     theta[lo:hi]: W <- w_scale W - l1_step sgn(W) - step grad,
-    b <- b - step grad (what backward fuses into its products)."""
-    cdef Py_ssize_t i, nw = min(net.n_weights, hi)
+    b <- b - step grad (what backward fuses into its products).  The
+    gradient is grad + grad2 if grad2 is given: only without L1 and with
+    our kernels (see fused_step), which take the step in one pass."""
+    cdef Py_ssize_t i, nw = min(net.n_weights, hi), b0 = max(lo, net.n_weights)
     cdef floating w
+    if use_kernels and l1_step == 0:
+        if nw > lo:
+            vector_step(theta + lo, grad + lo, grad2 + lo if grad2 != NULL else NULL,
+                        nw - lo, w_scale, step)
+        if hi > b0:
+            vector_step(theta + b0, grad + b0, grad2 + b0 if grad2 != NULL else NULL,
+                        hi - b0, 1, step)
+        return
     if l1_step != 0:
         for i in range(lo, nw):
             w = theta[i]
@@ -867,6 +891,7 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef Py_ssize_t k = 0, m, h0, first, cnt, i, l, batch = s.batch_offset
+    cdef bint fused
     carve(work, net, cap, 0, acts)
     delta = acts[L - 1] + cap * n_last
     spare = delta + cap * s.max_width
@@ -908,14 +933,18 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
         nncore_barrier_wait(&s.bar)
         if not (s.finite[0] and s.finite[1]):
             break
-        if m > 1:  # thread 1 had rows (it takes floor(m/2))
+        # the two halves' gradients: thread 1 had rows if m > 1 (it takes
+        # floor(m/2)); summed in the step's pass where plain_step can
+        fused = use_kernels and not s.use_momentum and l1_step == 0
+        if m > 1 and not fused:
             for i in range(lo, hi):
                 g0[i] = g0[i] + g1[i]
         if s.use_momentum:
             momentum_step(net, theta, vel, g0, m, s.eta, s.lmbda, s.l1, s.n, s.mu,
                           s.nesterov, lo, hi)
         else:
-            plain_step(net, theta, g0, w_scale, l1_step, <floating> (s.eta / m), lo, hi)
+            plain_step(net, theta, g0, w_scale, l1_step, <floating> (s.eta / m), lo, hi,
+                       g1 if fused and m > 1 else NULL)
         k += m
         batch += 1
         if t == 0 and s.watch_signals and (batch - s.batch_offset) % SIGNAL_EVERY == 0 \

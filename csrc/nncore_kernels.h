@@ -173,7 +173,11 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
             ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;              \
             int nv = (int) ((nn + LANES - 1) / LANES);                           \
             int tail = (int) (nn - LANES * (nv - 1));                            \
-            int height = NNCORE_ROWS(nv);                                        \
+            /* as few tiles as the tallest allow, of even heights (50 rows  \
+               as 5 of 10, not 4 of 12 and one of 2, which would run at a    \
+               fraction of the speed for the same reads of R) */             \
+            ptrdiff_t ntiles = (P + NNCORE_ROWS(nv) - 1) / NNCORE_ROWS(nv);      \
+            int height = (int) ((P + ntiles - 1) / ntiles);                      \
             MASK last = (MASK) (tail == LANES ? ~(MASK) 0                        \
                                               : (MASK) ((1u << tail) - 1));      \
             const T *r = R + q0 * ldr + n0;                                      \
@@ -272,6 +276,30 @@ NNCORE_TARGET static void nncore_sigmoid_##SFX(T *x, ptrdiff_t n) {             
 NNCORE_SIGMOID(double, __m512d, __mmask8, d, 8, -800.0, pd)
 NNCORE_SIGMOID(float, __m512, __mmask16, s, 16, -120.0f, ps)
 
+/* The plain SGD step over n parameters, from a gradient summed in one or
+   two parts (the two threads' halves of a mini-batch): x <- a x - s (g +
+   g2), g2 may be NULL.  a is 1 - eta*lambda/n for weights, 1 for biases,
+   and s = eta/m; (g + g2) is summed first, as the separate sum did. */
+#define NNCORE_STEP(T, V, MASK, SFX, LANES, PS)                               \
+NNCORE_TARGET static void nncore_step_##SFX(T *x, const T *g, const T *g2,     \
+        ptrdiff_t n, T a, T s) {                                                 \
+    const V va = _mm512_set1_##PS(a), vs = _mm512_set1_##PS(s);                \
+    ptrdiff_t i;                                                                 \
+    for (i = 0; i < n; i += LANES) {                                             \
+        MASK m = n - i >= LANES ? (MASK) ~(MASK) 0                               \
+                                : (MASK) ((1u << (n - i)) - 1);                  \
+        V gv = _mm512_maskz_loadu_##PS(m, g + i);                                \
+        if (g2)                                                                  \
+            gv = _mm512_add_##PS(gv, _mm512_maskz_loadu_##PS(m, g2 + i));        \
+        V xv = _mm512_maskz_loadu_##PS(m, x + i);                                \
+        _mm512_mask_storeu_##PS(x + i, m, _mm512_sub_##PS(                       \
+            _mm512_mul_##PS(va, xv), _mm512_mul_##PS(vs, gv)));                  \
+    }                                                                            \
+}
+
+NNCORE_STEP(double, __m512d, __mmask8, d, 8, pd)
+NNCORE_STEP(float, __m512, __mmask16, s, 16, ps)
+
 #else  /* no kernels: the callers use BLAS */
 #define NNCORE_HAVE_KERNELS 0
 static int nncore_kernels_available(void) { return 0; }
@@ -286,6 +314,14 @@ static void nncore_bcast_s(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, float alpha,
         float beta, float *C, ptrdiff_t ldc) {
     (void) P; (void) Q; (void) N; (void) alpha; (void) rows; (void) by_q;
     (void) R; (void) ldr; (void) beta; (void) C; (void) ldc;
+}
+static void nncore_step_d(double *x, const double *g, const double *g2, ptrdiff_t n,
+        double a, double s) {
+    (void) x; (void) g; (void) g2; (void) n; (void) a; (void) s;
+}
+static void nncore_step_s(float *x, const float *g, const float *g2, ptrdiff_t n,
+        float a, float s) {
+    (void) x; (void) g; (void) g2; (void) n; (void) a; (void) s;
 }
 static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
 static void nncore_sigmoid_s(float *x, ptrdiff_t n) { (void) x; (void) n; }
