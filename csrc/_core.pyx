@@ -7,8 +7,8 @@
 #     matrix in layer order, each (sizes[l+1], sizes[l]) row-major (the
 #     (out, in) shape of network2), then every bias vector in layer order;
 #   * gradient and velocity buffers have the same layout as `theta`
-#     (inside an epoch, a narrow first layer's weights are held transposed,
-#     see first_layer_layout; callers never see that layout).
+#     (an epoch may compute on a working copy in which layer 1's weights
+#     are held transposed, see first_transposed; callers never see it).
 #
 # The def functions check shapes and indices once, then run entirely in C
 # with the GIL released.  Matrix products go to our own kernels where the
@@ -198,6 +198,7 @@ cdef struct Net:
     double dropout               # probability of dropping a hidden neuron
     uint64_t seed                # for the dropout masks
     bint first_t                 # layer 1's weights held transposed, (in, out)
+    Py_ssize_t ld1               # ... in rows of ld1 >= sizes[1] values
 
 
 # ---------------------------------------------------------------------------
@@ -235,8 +236,10 @@ cdef inline bint kernel_suits(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N,
 
 cdef inline bint first_transposed(Py_ssize_t width, Py_ssize_t mbs,
                                   bint single) noexcept nogil:
-    """Whether an epoch holds layer 1 transposed (see first_layer_layout),
-    which puts its forward product on our kernel: from mini-batches of 4
+    """Whether an epoch computes on a working copy of theta that holds
+    layer 1 transposed, (in, out), its rows padded to whole vectors (see
+    working_copy), which puts its forward product, as its weight gradient
+    X^T . delta, in our kernel's broadcast form: from mini-batches of 4
     (below, BLAS's matrix-vector code is faster), for a layer of one
     register tile (256 bytes a row), for layers up to 1 KB a row with
     mini-batches up to 128, and for any layer with mini-batches up to 16
@@ -553,11 +556,11 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
         n_out = <int> net.sizes[l]
         if l == 1 and rows0 != NULL:
             bcast_rows(m, n_in, n_out, <floating> 1.0, rows0, False,
-                       theta + net.w_off[0], n_out, <floating> 0.0, acts[1], n_out)
+                       theta + net.w_off[0], net.ld1, <floating> 0.0, acts[1], n_out)
         elif l == 1 and net.first_t:
             # Z = A_prev . W^T with W^T held as an (n_in, n_out) matrix
             bcast(m, n_in, n_out, <floating> 1.0, prev, n_in, 1,
-                  theta + net.w_off[0], n_out, <floating> 0.0, acts[1], n_out)
+                  theta + net.w_off[0], net.ld1, <floating> 0.0, acts[1], n_out)
         else:
             # Z = A_prev . W^T  (W is (n_out, n_in) row-major)
             gemm(c'N', c'T', <int> m, n_out, n_in, <floating> 1.0, prev, n_in,
@@ -700,17 +703,17 @@ cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m
         target = grad + net.w_off[l - 1] if grad != NULL else W
         alpha = <floating> 1.0 if grad != NULL else -step
         beta = (<floating> accumulate) if grad != NULL else w_scale
-        if grad == NULL and l1_step != 0:
-            count = n_out * n_in
+        if grad == NULL and l1_step != 0:  # (over layer 1's zero padding too)
+            count = (net.w_off[l] if l < net.n_layers - 1 else net.n_weights) - net.w_off[l - 1]
             for i in range(count):
                 W[i] = w_scale * W[i] - l1_step * sgn(W[i])
             beta = 1
         if l == 1 and rows0 != NULL:  # as forward's rows0
             bcast_rows(n_in, m, n_out, alpha, rows0, True, delta, n_out, beta,
-                       target, n_out)
+                       target, net.ld1)
         elif l == 1 and net.first_t:  # held as W^T: A_prev^T . delta
             bcast(n_in, m, n_out, alpha, acts[0], 1, n_in, delta, n_out, beta,
-                  target, n_out)
+                  target, net.ld1)
         else:
             bcast(n_out, m, n_in, alpha, delta, 1, n_out, acts[l - 1], n_in, beta,
                   target, n_in)
@@ -803,29 +806,25 @@ cdef void plain_step(const Net *net, floating *theta, const floating *grad,
         theta[i] = theta[i] - step * grad[i]
 
 
-cdef void transpose(floating *W, floating *tmp, Py_ssize_t rows,
-                    Py_ssize_t cols) noexcept nogil:
-    """W, (rows, cols) row-major, becomes its transpose (cols, rows)."""
-    cdef Py_ssize_t i, j
-    memcpy(tmp, W, rows * cols * sizeof(floating))
-    for i in range(rows):
-        for j in range(cols):
-            W[j * rows + i] = tmp[i * cols + j]
-
-
-cdef void first_layer_layout(const Net *net, floating *theta, floating *vel,
-                             floating *tmp, bint to_t) noexcept nogil:
-    """Move layer 1's weights (and velocities) between network2's (out, in)
-    layout and the transposed (in, out) layout that an epoch with
-    net.first_t computes in: its forward product is then in the kernels'
-    broadcast form, and so is its weight gradient X^T . delta."""
-    cdef Py_ssize_t rows = net.sizes[1] if to_t else net.sizes[0]
-    cdef Py_ssize_t cols = net.sizes[0] if to_t else net.sizes[1]
-    if not net.first_t:
-        return
-    transpose(theta, tmp, rows, cols)
-    if vel != NULL:
-        transpose(vel, tmp, rows, cols)
+cdef void working_copy(const Net *net, floating *theta, floating *work,
+                       bint into) noexcept nogil:
+    """Copy parameters (or velocities) between network2's layout (theta)
+    and an epoch's working copy (work, net's layout; see first_transposed)
+    in which layer 1's weights are held transposed in rows of net.ld1:
+    into the copy if `into`, else back.  The copy's padding is left alone
+    (zero from its allocation, and kept zero by every step)."""
+    cdef Py_ssize_t i, j, n0 = net.sizes[0], n1 = net.sizes[1], ld = net.ld1
+    cdef Py_ssize_t rest = net.n_params - n0 * ld    # the other layers, the biases
+    for j in range(n1):
+        for i in range(n0):
+            if into:
+                work[i * ld + j] = theta[j * n0 + i]
+            else:
+                theta[j * n0 + i] = work[i * ld + j]
+    if into:
+        memcpy(work + n0 * ld, theta + n0 * n1, rest * sizeof(floating))
+    else:
+        memcpy(theta + n0 * n1, work + n0 * ld, rest * sizeof(floating))
 
 
 cdef void shift(floating *theta, const floating *vel, Py_ssize_t count,
@@ -977,11 +976,13 @@ def _second_thread(size_t shared_address, bint single):
 # write out of bounds, then release the GIL for all of the work.
 
 cdef class _Layout:
-    """Offsets of each layer's weights and biases in theta."""
-    cdef Py_ssize_t n_layers, n_params, n_weights, max_width, act_total
+    """Offsets of each layer's weights and biases in theta; with ld1 > 0,
+    in an epoch's working copy whose layer 1 is held transposed, (sizes[0],
+    ld1), the columns past sizes[1] zero (see first_transposed)."""
+    cdef Py_ssize_t n_layers, n_params, n_weights, max_width, act_total, ld1
     cdef Py_ssize_t[::1] sizes, w_off, b_off
 
-    def __cinit__(self, sizes):
+    def __cinit__(self, sizes, Py_ssize_t ld1=0):
         cdef Py_ssize_t l, off = 0
         sz = np.ascontiguousarray(sizes, dtype=np.intp)
         if sz.ndim != 1 or sz.shape[0] < 2:
@@ -992,11 +993,12 @@ cdef class _Layout:
             raise ValueError(f"every layer width must be at least 1, got {list(sz)}")
         self.sizes = sz
         self.n_layers = sz.shape[0]
+        self.ld1 = max(ld1, sz[1])
         self.w_off = np.empty(self.n_layers - 1, dtype=np.intp)
         self.b_off = np.empty(self.n_layers - 1, dtype=np.intp)
         for l in range(self.n_layers - 1):
             self.w_off[l] = off
-            off += sz[l + 1] * sz[l]
+            off += (self.ld1 if l == 0 else sz[l + 1]) * sz[l]
         self.n_weights = off
         for l in range(self.n_layers - 1):
             self.b_off[l] = off
@@ -1029,7 +1031,17 @@ cdef class _Layout:
         net.dropout = 0
         net.seed = 0
         net.first_t = False
+        net.ld1 = self.ld1
         return net
+
+
+cdef aligned_zeros(Py_ssize_t n, dtype):
+    """n zeros of dtype from a 64-byte boundary: a working copy's padded
+    rows then start on cache lines, as the kernel's vectors do."""
+    cdef Py_ssize_t size = np.dtype(dtype).itemsize
+    buf = np.zeros(n + 64 // size, dtype=dtype)
+    cdef Py_ssize_t off = (-buf.ctypes.data % 64) // size
+    return buf[off:off + n]
 
 
 def n_params(sizes):
@@ -1204,21 +1216,42 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     net.seed = seed
     mbs = min(mbs, total)
     dtype = np.float32 if floating is float else np.float64
-    # a narrow first layer computes in the transposed layout (see
-    # first_layer_layout); theta is back in its own layout on return
-    net.first_t = first_transposed(lay.sizes[1], mbs, floating is float)
-    cdef floating[::1] layout_tmp = np.empty(
-        lay.sizes[0] * lay.sizes[1] if net.first_t else 1, dtype=dtype)
+    # a narrow first layer computes on a working copy (see first_transposed):
+    # from here on theta, velocity and lay are the copy's, and the caller's
+    # arrays receive the result on every return
+    cdef bint first_t = first_transposed(lay.sizes[1], mbs, floating is float)
+    cdef floating[::1] user_theta = theta
+    cdef floating[::1] user_vel = velocity
+    cdef Py_ssize_t lanes = 64 // sizeof(floating)
+    if first_t:
+        lay = _Layout(sizes, (lay.sizes[1] + lanes - 1) // lanes * lanes)
+        net = lay.net(hidden, output, cost)
+        net.dropout = dropout
+        net.seed = seed
+        net.first_t = True
+        theta = aligned_zeros(lay.n_params, dtype)
+        with nogil:
+            working_copy(&net, &user_theta[0], &theta[0], True)
+        if use_momentum:
+            velocity = aligned_zeros(lay.n_params, dtype)
+            with nogil:
+                working_copy(&net, &user_vel[0], &velocity[0], True)
     if threads == 2 and mbs >= 2:
-        return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
-                                 batch_offset, mu, nesterov, velocity, status,
-                                 &layout_tmp[0])
+        try:
+            return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
+                                     batch_offset, mu, nesterov, velocity, status)
+        finally:
+            if first_t:
+                with nogil:
+                    working_copy(&net, &user_theta[0], &theta[0], False)
+                    if use_momentum:
+                        working_copy(&net, &user_vel[0], &velocity[0], False)
     # activations of every layer (layer 0: the gathered inputs), two delta
     # buffers, a mask per layer, and a gradient buffer for momentum
     cdef Py_ssize_t n_work = (mbs * (lay.act_total + 2 * lay.max_width)
                               + lay.act_total
                               + (lay.n_params if use_momentum or net.first_t else 0))
-    cdef floating[::1] work = np.empty(n_work, dtype=dtype)
+    cdef floating[::1] work = np.zeros(n_work, dtype=dtype)   # (grad's padding: 0)
     cdef floating *acts[MAX_LAYERS]
     cdef floating *masks[MAX_LAYERS]
     cdef floating *delta
@@ -1246,7 +1279,6 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             mask_base += lay.sizes[l]
         if use_momentum or net.first_t:  # (first_t: for chunked_gradient)
             grad = mask_base
-        first_layer_layout(&net, &theta[0], vel, &layout_tmp[0], True)
         if nesterov:  # to the look-ahead point w + mu v
             shift(&theta[0], vel, lay.n_params, <floating> mu)
         k = 0
@@ -1304,7 +1336,10 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     break
         if nesterov:  # back from the look-ahead point
             shift(&theta[0], vel, lay.n_params, <floating> -mu)
-        first_layer_layout(&net, &theta[0], vel, &layout_tmp[0], False)
+        if first_t:
+            working_copy(&net, &user_theta[0], &theta[0], False)
+            if use_momentum:
+                working_copy(&net, &user_vel[0], vel, False)
     if status is not None:
         status[0] = k
     if pending is not None:
@@ -1317,7 +1352,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                        const Py_ssize_t[::1] order, Py_ssize_t mbs, double eta,
                        double lmbda, Py_ssize_t n, double l1, Py_ssize_t batch_offset,
                        double mu, bint nesterov, floating[::1] velocity,
-                       Py_ssize_t[::1] status, floating *layout_tmp):
+                       Py_ssize_t[::1] status):
     """sgd_epoch's work on two threads (arguments already checked)."""
     cdef Shared s
     cdef Py_ssize_t cap = mbs - mbs // 2, t
@@ -1325,8 +1360,8 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     cdef Py_ssize_t n_work = cap * (lay.act_total + 2 * lay.max_width) + lay.act_total
     cdef floating[::1] work0 = np.empty(n_work, dtype=dtype)
     cdef floating[::1] work1 = np.empty(n_work, dtype=dtype)
-    cdef floating[::1] grad0 = np.empty(lay.n_params, dtype=dtype)
-    cdef floating[::1] grad1 = np.empty(lay.n_params, dtype=dtype)
+    cdef floating[::1] grad0 = np.zeros(lay.n_params, dtype=dtype)   # (padding: 0)
+    cdef floating[::1] grad1 = np.zeros(lay.n_params, dtype=dtype)
     rows_arr = np.empty((2, cap), dtype=np.intp)
     pending = []
     s.net = net
@@ -1359,21 +1394,17 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                               name="nncore-epoch-1", daemon=True)
     try:
         # both threads read theta from the first product on, so it moves to
-        # its working layout and Nesterov's look-ahead point before thread 1
-        # starts
-        with nogil:
-            first_layer_layout(&s.net, &theta[0], <floating *> s.vel, layout_tmp, True)
-            if s.use_momentum and nesterov:
+        # Nesterov's look-ahead point before thread 1 starts
+        if s.use_momentum and nesterov:
+            with nogil:
                 shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> mu)
         try:
             second.start()
         except BaseException as e:
             if second.ident is None:  # it never ran: nothing has changed
-                with nogil:
-                    if s.use_momentum and nesterov:
+                if s.use_momentum and nesterov:
+                    with nogil:
                         shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
-                    first_layer_layout(&s.net, &theta[0], <floating *> s.vel, layout_tmp,
-                                       False)
                 raise
             # interrupted once thread 1 was running: it needs its partner,
             # so finish the first mini-batch together, then stop and raise
@@ -1388,10 +1419,9 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                 second.join()
             except BaseException as e:
                 pending.append(e)
-        with nogil:
-            if s.use_momentum and nesterov:  # back from the look-ahead point
+        if s.use_momentum and nesterov:  # back from the look-ahead point
+            with nogil:
                 shift(&theta[0], <floating *> s.vel, lay.n_params, <floating> -mu)
-            first_layer_layout(&s.net, &theta[0], <floating *> s.vel, layout_tmp, False)
     finally:
         nncore_barrier_destroy(&s.bar)
     if status is not None:
