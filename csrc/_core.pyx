@@ -240,14 +240,13 @@ cdef inline bint first_transposed(Py_ssize_t width, Py_ssize_t mbs,
     layer 1 transposed, (in, out), its rows padded to whole vectors (see
     working_copy), which puts its forward product, as its weight gradient
     X^T . delta, in our kernel's broadcast form: from mini-batches of 4
-    (below, BLAS's matrix-vector code is faster), for a layer of one
-    register tile (256 bytes a row), for layers up to 1 KB a row with
-    mini-batches up to 128, and for any layer with mini-batches up to 16
+    (below, BLAS's matrix-vector code is faster), for layers up to 1 KB
+    a row (four register tiles; larger mini-batches pass in chunks, see
+    chunked_gradient), and for any layer with mini-batches up to 16
     (measured on 784-h-10 epochs as kernel_suits; beyond these, BLAS's
     blocking for wide products wins)."""
     cdef Py_ssize_t row = width * (4 if single else 8)
-    return use_kernels and mbs >= 4 and (row <= 256 or (row <= 1024 and mbs <= 128)
-                                         or mbs <= 16)
+    return use_kernels and mbs >= 4 and (row <= 1024 or mbs <= 16)
 
 
 cdef inline void bcast_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,

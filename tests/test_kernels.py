@@ -140,10 +140,9 @@ OPTIONS = [{}, dict(mbs=2), dict(mu=0.9), dict(mu=0.5, nesterov=True), dict(l1=1
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(o) or "plain")
 def test_own_kernels_train_like_blas(dtype, width, threads, opts):
     """First layers on both sides of the transposed layout's thresholds
-    (from mini-batch 4: rows of 256 bytes; of 1 KB up to mini-batch 128;
-    any up to 16) and of
-    the kernels' (sums of 32), with every update rule; theta and the
-    velocities come back in network2's layout."""
+    (from mini-batch 4: rows of at most 1 KB, any up to 16), padded or not
+    to whole vectors, and of the kernels' (sums of 32), with every update
+    rule; theta and the velocities come back in network2's layout."""
     sizes = [45, width, 11, 3]
     a = _epoch(sizes, dtype, "auto", threads=threads, **opts)
     b = _epoch(sizes, dtype, "blas", threads=threads, **opts)
