@@ -391,6 +391,15 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
         use_kernels = saved
 
 
+def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain):
+    """How sgd_epoch(threads=2) splits its work for this network: "rows" or
+    "neurons" (of layer 1; plain: no momentum and no dropout).  For
+    tests."""
+    cdef _Layout lay = _Layout(sizes)
+    cdef Net net = lay.net(SIGMOID, SIGMOID, QUADRATIC)
+    return "neurons" if cols_suit(&net, mbs, plain, single) else "rows"
+
+
 def kernels():
     """"avx512" when the core's own product kernels are in use, else "blas"."""
     return "avx512" if use_kernels else "blas"
@@ -457,15 +466,18 @@ cdef inline floating prime_from_a(floating a, int act) noexcept nogil:
 
 
 cdef void activate(floating *Z, const floating *b, Py_ssize_t m, Py_ssize_t n,
-                   int act, floating *zcopy) noexcept nogil:
-    """In place over an (m, n) block: Z <- f(Z + b), one pass (softmax: per
-    row, the maximum subtracted before exponentiating).  If zcopy is not
-    NULL, the weighted input Z + b is stored there too."""
+                   int act, floating *zcopy, Py_ssize_t ld=0) noexcept nogil:
+    """In place over an (m, n) block whose rows are ld apart (ld = 0: n):
+    Z <- f(Z + b), one pass (softmax: per row, the maximum subtracted
+    before exponentiating).  If zcopy is not NULL, the weighted input
+    Z + b is stored there too, (m, n) contiguous."""
     cdef Py_ssize_t i, j
     cdef floating z, zmax, total
     cdef floating *row
+    if ld == 0:
+        ld = n
     for i in range(m):
-        row = Z + i * n
+        row = Z + i * ld
         for j in range(n):
             row[j] = row[j] + b[j]
         if zcopy != NULL:
@@ -538,9 +550,11 @@ def dropout_keep(uint64_t seed, Py_ssize_t batch, Py_ssize_t layer, Py_ssize_t w
 
 cdef void forward(const Net *net, const floating *theta, const floating *A0,
                   Py_ssize_t m, floating **acts, floating *zlast,
-                  floating **masks, const floating **rows0=NULL) noexcept nogil:
+                  floating **masks, const floating **rows0=NULL,
+                  Py_ssize_t first=1) noexcept nogil:
     """Feed m rows A0 forward; acts[l] (l = 1..n_layers-1) receives layer l's
-    activations, (m, sizes[l]).  zlast, if not NULL, receives the output
+    activations, (m, sizes[l]).  With first > 1, A0 is layer first-1's
+    activations and only the layers from `first` on are computed.  zlast, if not NULL, receives the output
     layer's weighted inputs.  masks, if not NULL, holds a dropout mask per
     hidden layer (masks[l], sizes[l] entries), applied to its activations.
     rows0, if not NULL, points at the m input rows where they lie (A0 is
@@ -550,7 +564,7 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
     cdef const floating *prev = A0
     cdef int n_in, n_out
     cdef floating *row
-    for l in range(1, L):
+    for l in range(first, L):
         n_in = <int> net.sizes[l - 1]
         n_out = <int> net.sizes[l]
         if l == 1 and rows0 != NULL:
@@ -650,13 +664,15 @@ cdef inline floating sgn(floating w) noexcept nogil:
     return s - (one if w < 0 else 0)
 
 
-cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m,
-                   floating **acts, floating *delta, floating *spare,
-                   floating **masks, floating w_scale, floating l1_step,
-                   floating step, const floating **rows0=NULL,
-                   bint accumulate=False) noexcept nogil:
+cdef floating *backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m,
+                        floating **acts, floating *delta, floating *spare,
+                        floating **masks, floating w_scale, floating l1_step,
+                        floating step, const floating **rows0=NULL,
+                        bint accumulate=False, Py_ssize_t lowest=1) noexcept nogil:
     """Back-propagate delta (the output layer's, (m, sizes[-1])) through
-    the network whose forward pass left its activations in acts.
+    the network whose forward pass left its activations in acts, down to
+    layer `lowest`; returns the buffer (delta or spare) that then holds
+    layer lowest-1's delta (meaningful for lowest > 1).
 
     If grad is not NULL, the gradients summed over the m examples are
     written into grad (theta's layout), or added to it if accumulate, and
@@ -674,7 +690,7 @@ cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m
     cdef floating *W
     cdef floating *tmp
     cdef floating *target
-    for l in range(net.n_layers - 1, 0, -1):
+    for l in range(net.n_layers - 1, lowest - 1, -1):
         n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
         W = theta + net.w_off[l - 1]
@@ -719,6 +735,7 @@ cdef void backward(const Net *net, floating *theta, floating *grad, Py_ssize_t m
         tmp = delta
         delta = spare
         spare = tmp
+    return delta
 
 
 cdef void momentum_step(const Net *net, floating *theta, floating *vel,
@@ -862,6 +879,22 @@ cdef struct Shared:
     int stop
     Py_ssize_t done
     PyObject *pending            # a list: the signal's exception, if any
+    # the split by layer 1's neurons (see epoch_cols)
+    bint by_cols
+    Py_ssize_t col_lo[2]
+    Py_ssize_t col_hi[2]
+    void *delta1                 # layer 1's delta, from thread 0 to both
+
+
+cdef void check_signals(Shared *s) noexcept nogil:
+    """On thread 0 (the main thread): a pending signal's exception (Ctrl-C)
+    is kept for the caller, and both threads stop after this mini-batch."""
+    with gil:
+        try:
+            PyErr_CheckSignals()
+        except BaseException as e:
+            (<list> s.pending).append(e)
+            s.stop = 1
 
 
 cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
@@ -947,13 +980,125 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
         batch += 1
         if t == 0 and s.watch_signals and (batch - s.batch_offset) % SIGNAL_EVERY == 0 \
                 and k < s.total:
-            with gil:
-                try:
-                    PyErr_CheckSignals()
-                except BaseException as e:
-                    (<list> s.pending).append(e)
-                    s.stop = 1
+            check_signals(s)
         nncore_barrier_wait(&s.bar)
+        if s.stop:
+            break
+    if t == 0:
+        s.done = k
+
+
+# The other split, for plain SGD on a network whose first layer is wide
+# (BLAS computes it) and holds most of the weights: by layer 1's neurons.
+# Thread 1 takes the first neurons (about half, a multiple of 8), thread 0
+# the rest.  Per mini-batch: each thread gathers half of the input rows
+# into a shared block (two blocks, used in turn by successive mini-
+# batches); barrier; each computes its neurons' activations for every
+# row; barrier; thread 0 alone runs the layers above (forward, output
+# error, back-propagation to layer 1's delta, and their steps); barrier;
+# each takes its own neurons' weight and bias steps.  Layer 1's gradient,
+# most of the parameters, is never summed across the threads: with 800
+# neurons that sum moved megabytes between the cores per mini-batch.
+
+cdef inline Py_ssize_t cols_split(Py_ssize_t n1) noexcept nogil:
+    """Thread 1's share of layer 1's neurons: half, rounded up to 8."""
+    return min(n1, ((n1 + 1) // 2 + 7) // 8 * 8)
+
+
+cdef inline bint cols_suit(const Net *net, Py_ssize_t mbs, bint plain,
+                           bint single) noexcept nogil:
+    """Whether a two-thread epoch splits by layer 1's neurons (above): plain
+    SGD (no momentum, no dropout), a hidden layer, mini-batches up to 128
+    (above, summing the gradient costs less than the extra barrier and the
+    narrower products: measured on 784-800-10 at 32, 100, 300 and 1000),
+    layer 1 wider than our kernel's 1 KB rows (it is computed by BLAS, in
+    network2's layout) and holding four times the weights of the layers
+    above it or more."""
+    cdef Py_ssize_t l, above = 0
+    if (not plain or net.n_layers < 3 or mbs > 128
+            or net.sizes[1] * (4 if single else 8) <= 1024):
+        return False
+    for l in range(2, net.n_layers):
+        above += net.sizes[l - 1] * net.sizes[l]
+    return net.sizes[0] * net.sizes[1] >= 4 * above
+
+
+cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
+    """Thread t's share of a two-thread epoch split by layer 1's neurons."""
+    cdef const Net *net = &s.net
+    cdef Py_ssize_t L = net.n_layers, n0 = net.sizes[0], n1 = net.sizes[1]
+    cdef Py_ssize_t n_last = net.sizes[L - 1], mbs = s.mbs
+    cdef Py_ssize_t c0 = s.col_lo[t], nc = s.col_hi[t] - s.col_lo[t]
+    cdef floating *work = <floating *> s.work[0]
+    cdef const floating *X = <const floating *> s.X
+    cdef const floating *Y = <const floating *> s.Y
+    cdef floating *acts[MAX_LAYERS]
+    cdef floating *delta
+    cdef floating *spare
+    cdef floating *d1
+    cdef floating *W = theta + net.w_off[0] + c0 * n0   # this thread's neurons
+    cdef floating *b = theta + net.b_off[0] + c0
+    cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
+    cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
+    cdef floating step, beta, acc
+    cdef Py_ssize_t k = 0, m, m2, h, i, j, lo, hi, batch = s.batch_offset
+    cdef int turn = 0
+    carve(work + 2 * mbs * n0, net, mbs, 1, acts)
+    delta = acts[L - 1] + mbs * n_last
+    spare = delta + mbs * s.max_width
+    while k < s.total:
+        m = min(mbs, s.total - k)
+        step = <floating> (s.eta / m)
+        # this thread's half of the rows, into this mini-batch's block
+        acts[0] = work + turn * mbs * n0
+        h = m - m // 2
+        lo = 0 if t == 0 else h
+        hi = h if t == 0 else m
+        for i in range(lo, hi):
+            memcpy(acts[0] + i * n0, X + s.order[k + i] * n0, n0 * sizeof(floating))
+        m2 = min(mbs, s.total - k - m)   # and the same half of the next one
+        lo = k + m + (0 if t == 0 else m2 - m2 // 2)
+        for i in range(lo, lo + min(m2 // 2 if t else m2 - m2 // 2, PREFETCH_ROWS)):
+            nncore_prefetch(X + s.order[i] * n0, n0 * sizeof(floating))
+        nncore_barrier_wait(&s.bar)
+        if nc > 0:  # this thread's neurons, every row
+            gemm(c'N', c'T', <int> m, <int> nc, <int> n0, <floating> 1.0, acts[0],
+                 <int> n0, W, <int> n0, <floating> 0.0, acts[1] + c0, <int> n1)
+            activate(acts[1] + c0, b, m, nc, net.hidden, <floating *> NULL, n1)
+        # a pending signal stops both threads after this mini-batch (stop
+        # changes only here, or before the threads start)
+        if t == 0 and s.watch_signals and k + m < s.total \
+                and (batch + 1 - s.batch_offset) % SIGNAL_EVERY == 0:
+            check_signals(s)
+        nncore_barrier_wait(&s.bar)
+        if t == 0:
+            # the layers above, their steps fused into their products
+            forward(net, theta, acts[1], m, acts, NULL, NULL, NULL, 2)
+            output_delta(net, delta, acts[L - 1], Y, &s.order[k], m)
+            if all_finite(delta, m * n_last):
+                s.delta1 = backward(net, theta, NULL, m, acts, delta, spare, NULL,
+                                    w_scale, l1_step, step, NULL, False, 2)
+            else:
+                s.finite[0] = 0
+        nncore_barrier_wait(&s.bar)
+        if not s.finite[0]:
+            break
+        d1 = <floating *> s.delta1
+        if nc > 0:  # this thread's neurons' steps (BP3, BP4), as backward's
+            beta = w_scale
+            if l1_step != 0:
+                for i in range(nc * n0):
+                    W[i] = w_scale * W[i] - l1_step * sgn(W[i])
+                beta = 1
+            bcast(nc, m, n0, -step, d1 + c0, 1, n1, acts[0], n0, beta, W, n0)
+            for j in range(nc):
+                acc = 0
+                for i in range(m):
+                    acc = acc + d1[i * n1 + c0 + j]
+                b[j] = b[j] - step * acc
+        k += m
+        batch += 1
+        turn = 1 - turn
         if s.stop:
             break
     if t == 0:
@@ -965,7 +1110,12 @@ def _second_thread(size_t shared_address, bint single):
     cdef Shared *s = <Shared *> shared_address
     with nogil:
         if single:
-            epoch_part(s, 1, <float *> s.theta)
+            if s.by_cols:
+                epoch_cols(s, 1, <float *> s.theta)
+            else:
+                epoch_part(s, 1, <float *> s.theta)
+        elif s.by_cols:
+            epoch_cols(s, 1, <double *> s.theta)
         else:
             epoch_part(s, 1, <double *> s.theta)
 
@@ -1218,7 +1368,9 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     # a narrow first layer computes on a working copy (see first_transposed):
     # from here on theta, velocity and lay are the copy's, and the caller's
     # arrays receive the result on every return
-    cdef bint first_t = first_transposed(lay.sizes[1], mbs, floating is float)
+    cdef bint by_cols = threads == 2 and cols_suit(
+        &net, mbs, not use_momentum and not (dropout > 0 and L > 2), floating is float)
+    cdef bint first_t = first_transposed(lay.sizes[1], mbs, floating is float) and not by_cols
     cdef floating[::1] user_theta = theta
     cdef floating[::1] user_vel = velocity
     cdef Py_ssize_t lanes = 64 // sizeof(floating)
@@ -1238,7 +1390,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     if threads == 2 and mbs >= 2:
         try:
             return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
-                                     batch_offset, mu, nesterov, velocity, status)
+                                     batch_offset, mu, nesterov, velocity, status, by_cols)
         finally:
             if first_t:
                 with nogil:
@@ -1351,18 +1503,30 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                        const Py_ssize_t[::1] order, Py_ssize_t mbs, double eta,
                        double lmbda, Py_ssize_t n, double l1, Py_ssize_t batch_offset,
                        double mu, bint nesterov, floating[::1] velocity,
-                       Py_ssize_t[::1] status):
-    """sgd_epoch's work on two threads (arguments already checked)."""
+                       Py_ssize_t[::1] status, bint by_cols):
+    """sgd_epoch's work on two threads (arguments already checked), split
+    by rows (epoch_part) or by layer 1's neurons (epoch_cols: one shared
+    workspace, with two blocks of input rows, and no gradient buffers)."""
     cdef Shared s
-    cdef Py_ssize_t cap = mbs - mbs // 2, t
+    cdef Py_ssize_t cap = mbs if by_cols else mbs - mbs // 2, t
     dtype = np.float32 if floating is float else np.float64
-    cdef Py_ssize_t n_work = cap * (lay.act_total + 2 * lay.max_width) + lay.act_total
+    cdef Py_ssize_t n_work = (cap * (lay.act_total + 2 * lay.max_width) + lay.act_total
+                              + (mbs * lay.sizes[0] if by_cols else 0))
+    cdef Py_ssize_t n_grad = 1 if by_cols else lay.n_params
     cdef floating[::1] work0 = np.empty(n_work, dtype=dtype)
-    cdef floating[::1] work1 = np.empty(n_work, dtype=dtype)
-    cdef floating[::1] grad0 = np.zeros(lay.n_params, dtype=dtype)   # (padding: 0)
-    cdef floating[::1] grad1 = np.zeros(lay.n_params, dtype=dtype)
+    cdef floating[::1] work1 = np.empty(1 if by_cols else n_work, dtype=dtype)
+    cdef floating[::1] grad0 = np.zeros(n_grad, dtype=dtype)   # (padding: 0)
+    cdef floating[::1] grad1 = np.zeros(n_grad, dtype=dtype)
     rows_arr = np.empty((2, cap), dtype=np.intp)
     pending = []
+    s.by_cols = by_cols
+    s.col_lo[1] = 0
+    s.col_hi[1] = cols_split(lay.sizes[1])
+    s.col_lo[0] = s.col_hi[1]
+    s.col_hi[0] = lay.sizes[1]
+    s.delta1 = NULL
+    s.finite[0] = 1
+    s.finite[1] = 1
     s.net = net
     s.theta = &theta[0]
     s.vel = &velocity[0] if (mu > 0 or nesterov) else NULL
@@ -1410,7 +1574,10 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
             pending.append(e)
             s.stop = 1
         with nogil:
-            epoch_part(&s, 0, &theta[0])
+            if by_cols:
+                epoch_cols(&s, 0, &theta[0])
+            else:
+                epoch_part(&s, 0, &theta[0])
         # thread 1 may still be leaving the last barrier: it must be gone
         # before the barrier is destroyed, whatever interrupts the wait
         while second.is_alive():

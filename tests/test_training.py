@@ -225,12 +225,14 @@ def test_the_books_network_at_eta_100_gives_no_warning_flood(mnist_path):
 
 # -- Ctrl-C -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mbs,threads", [(10, 1), (40, 2)])
-def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch(mbs, threads):
+# (the two-thread runs split mini-batches by rows, and, with 300 neurons,
+# by the first layer's neurons)
+@pytest.mark.parametrize("mbs,threads,hidden", [(10, 1, 100), (40, 2, 100), (40, 2, 300)])
+def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch(mbs, threads, hidden):
     rng = np.random.default_rng(0)
     X = rng.random((20000, 200))
     y = rng.integers(0, 10, 20000)
-    sizes = [200, 100, 10]
+    sizes = [200, hidden, 10]
     net = nncore.Network(sizes, seed=3)
     timer = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
