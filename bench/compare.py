@@ -1132,9 +1132,10 @@ def method_lines(results) -> list:
         "biases (network2's W ← (1−ηλ/n)W − (η/m)ΣΔ), an index permutation for the shuffle, "
         "`torch.set_num_threads(t)`, dtype through `torch.set_default_dtype`.",
         "- nncore: `nncore.native.sgd_epoch`, the whole epoch in one native call; with 2 "
-        f"threads, mini-batches of {split} or more are split by rows between two threads "
-        "of nncore's own (BLAS held to one thread per call), smaller ones use two BLAS "
-        "threads — what `Network.SGD` chooses by default.",
+        f"threads, mini-batches of {split} or more are split between two threads "
+        "of nncore's own (BLAS held to one thread per call; by rows, or, for a first "
+        "layer wider than 1 KB a row and mini-batches up to 128, by its neurons), "
+        "smaller ones use two BLAS threads — what `Network.SGD` chooses by default.",
         "- scikit-learn: `MLPClassifier(activation=\"logistic\", solver=\"sgd\", "
         "learning_rate_init=eta, momentum=0, nesterovs_momentum=False, batch_size=m, "
         "alpha=lmbda·m/n, max_iter=1, shuffle=False, warm_start=True)`, one `fit` per epoch "
