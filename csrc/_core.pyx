@@ -554,8 +554,8 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
                   Py_ssize_t first=1) noexcept nogil:
     """Feed m rows A0 forward; acts[l] (l = 1..n_layers-1) receives layer l's
     activations, (m, sizes[l]).  With first > 1, A0 is layer first-1's
-    activations and only the layers from `first` on are computed.  zlast, if not NULL, receives the output
-    layer's weighted inputs.  masks, if not NULL, holds a dropout mask per
+    activations and only the layers from `first` on are computed.  zlast,
+    if not NULL, receives the output layer's weighted inputs.  masks, if not NULL, holds a dropout mask per
     hidden layer (masks[l], sizes[l] entries), applied to its activations.
     rows0, if not NULL, points at the m input rows where they lie (A0 is
     then not read): only for an epoch with net.first_t whose layer-1
@@ -800,7 +800,8 @@ cdef void plain_step(const Net *net, floating *theta, const floating *grad,
     theta[lo:hi]: W <- w_scale W - l1_step sgn(W) - step grad,
     b <- b - step grad (what backward fuses into its products).  The
     gradient is grad + grad2 if grad2 is given: only without L1 and with
-    our kernels (see fused_step), which take the step in one pass."""
+    our kernels, which take the step in one vector pass (vector_step); the
+    two-thread epoch passes its two halves' gradients so."""
     cdef Py_ssize_t i, nw = min(net.n_weights, hi), b0 = max(lo, net.n_weights)
     cdef floating w
     if use_kernels and l1_step == 0:
@@ -922,7 +923,9 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef Py_ssize_t k = 0, m, h0, first, cnt, i, l, batch = s.batch_offset
-    cdef bint fused
+    # the two halves' gradients are summed in the step's pass where
+    # plain_step can (no momentum, no L1, our kernels)
+    cdef bint fused = use_kernels and not s.use_momentum and l1_step == 0
     carve(work, net, cap, 0, acts)
     delta = acts[L - 1] + cap * n_last
     spare = delta + cap * s.max_width
@@ -964,9 +967,7 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
         nncore_barrier_wait(&s.bar)
         if not (s.finite[0] and s.finite[1]):
             break
-        # the two halves' gradients: thread 1 had rows if m > 1 (it takes
-        # floor(m/2)); summed in the step's pass where plain_step can
-        fused = use_kernels and not s.use_momentum and l1_step == 0
+        # thread 1 had rows if m > 1 (it takes floor(m/2))
         if m > 1 and not fused:
             for i in range(lo, hi):
                 g0[i] = g0[i] + g1[i]
