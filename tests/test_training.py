@@ -242,7 +242,8 @@ def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch(mbs, threads, hidde
         timer.cancel()
     assert h.interrupted and h.stop_reason == "interrupted"
     epoch, done = h.interrupted_at
-    assert h.epochs == epoch and 0 < done <= 20000 and done % mbs == 0
+    # (done is 0 when the signal lands between two epochs, outside the core)
+    assert h.epochs == epoch and 0 <= done <= 20000 and done % mbs == 0
     assert not any(t.name == "nncore-epoch-1" for t in threading.enumerate())
     # replay: the same seed, `epoch` whole epochs, then the first `done`
     # examples of the next epoch's order, must give the same weights
