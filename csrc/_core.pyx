@@ -1580,9 +1580,12 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
             else:
                 epoch_part(&s, 0, &theta[0])
         # thread 1 may still be leaving the last barrier: it must be gone
-        # before the barrier is destroyed, whatever interrupts the wait
-        while second.is_alive():
+        # before the barrier is destroyed, whatever interrupts the wait (a
+        # signal's handler may run inside is_alive as well as join)
+        while True:
             try:
+                if not second.is_alive():
+                    break
                 second.join()
             except BaseException as e:
                 pending.append(e)
