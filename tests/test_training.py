@@ -6,6 +6,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -255,6 +256,26 @@ def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch(mbs, threads, hidde
     native.sgd_epoch(twin.parameters, sizes, X, Y, order[:done], mbs, 0.1, n=20000,
                      threads=threads)
     np.testing.assert_array_equal(net.parameters, twin.parameters)
+
+
+def test_ctrl_c_between_the_cores_calls_stops_at_the_next_mini_batch():
+    """Ctrl-C while Python code runs between two native calls (here a
+    callback after epoch 0) is held until SGD's next check: training stops
+    before epoch 1's first mini-batch, and the record says so exactly."""
+    X, y = problem(200)
+    sizes = [X.shape[1], 6, 3]
+    net = nncore.Network(sizes, seed=4)
+
+    def press_ctrl_c(network, info):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal is delivered while the callback runs
+
+    h = net.SGD((X, y), 5, 10, 0.5, callbacks=[press_ctrl_c], verbose=False)
+    assert h.interrupted and h.interrupted_at == (1, 0) and h.epochs == 1
+    twin = nncore.Network(sizes, seed=4)
+    twin.SGD((X, y), 1, 10, 0.5, verbose=False)
+    np.testing.assert_array_equal(net.parameters, twin.parameters)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_threads_choice_is_checked_before_any_work():

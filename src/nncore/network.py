@@ -31,6 +31,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -131,6 +132,37 @@ def _check_memory(sizes, dtype):
             "narrower layers" + (" (or dtype=np.float32 to halve it)"
                                  if dtype.itemsize == 8 and need / 2 <= have else ""))
 
+
+
+class _Interrupts:
+    """Ctrl-C during SGD, raised only inside the core's calls (which stop
+    after their last whole mini-batch and say how far they got) and
+    otherwise noted for SGD's next check: a KeyboardInterrupt landing in
+    the Python code between two calls could not be told apart from one
+    inside them, and the record of the examples done would no longer match
+    the weights.  Only from the main thread, and only over Python's own
+    handler (one the program installed is left alone)."""
+
+    def __init__(self):
+        self.in_core = False
+        self.pending = False
+        self._previous = None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.in_core:
+            raise KeyboardInterrupt
+        self.pending = True
 
 class Network:
     """A fully connected network trained by mini-batch SGD.
@@ -421,7 +453,10 @@ class Network:
 
         Ctrl-C ends training after the mini-batch in progress: the network is
         as of the last completed mini-batch, and the history so far is
-        returned with ``interrupted=True``.
+        returned with ``interrupted=True``.  (Pressed while Python code runs
+        between the core's calls -- monitoring, callbacks -- it takes effect
+        at the next mini-batch, so that the record of how far training got
+        always matches the weights.)
         """
         _check_hyper(eta=eta, lmbda=lmbda, l1=l1, dropout=dropout, momentum=momentum)
         if on_nonfinite not in ("stop", "raise"):
@@ -492,7 +527,9 @@ class Network:
         best_theta = None
         t_start = time.perf_counter()
         stop = None
+        interrupts = _Interrupts()
         try:
+            interrupts.__enter__()
             for j in range(epochs):
                 eta_j = sched.eta(j) if sched is not None else eta
                 t0 = time.perf_counter()
@@ -506,14 +543,23 @@ class Network:
                     history.augment_seconds.append(time.perf_counter() - t_aug)
                     t0 = time.perf_counter()
                 for start in range(0, n, chunk):
+                    if interrupts.pending:  # Ctrl-C between the core's calls
+                        stop = "interrupted"
+                        history.interrupted_at = (j, start)
+                        say("Training interrupted in epoch {} after {} of {} examples".format(
+                            j, start, n))
+                        break
                     snapshot = self._snapshot()
                     status[0] = 0
                     try:
+                        interrupts.in_core = True
                         _, finite = native.sgd_epoch(
                             self._theta, self.sizes, X_epoch, train.T,
                             order[start:start + chunk], mbs, eta_j, lmbda, n=n,
                             batch_offset=start // mbs, status=status, **options)
+                        interrupts.in_core = False
                     except KeyboardInterrupt:
+                        interrupts.in_core = False
                         stop = "interrupted"
                         history.interrupted_at = (j, start + int(status[0]))
                         say("Training interrupted in epoch {} after {} of {} examples".format(
@@ -568,7 +614,11 @@ class Network:
                     stop = "learning rate schedule"
                     say("Stopping: the learning rate reached its floor after epoch {}".format(j))
                     break
+            if stop is None and interrupts.pending:  # after the last epoch's core call
+                stop = "interrupted"
+                history.interrupted_at = (epochs, 0)
         finally:
+            interrupts.__exit__()
             self._lock.release()
         history.stop_reason = stop or "completed"
         history.interrupted = stop == "interrupted"
