@@ -396,12 +396,15 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
 
 
 def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain):
-    """How sgd_epoch(threads=2) splits its work for this network: "rows" or
-    "neurons" (of layer 1; plain: no momentum and no dropout).  For
-    tests."""
+    """How sgd_epoch(threads=2) splits the mini-batches of mbs examples for
+    this network: "rows", or "neurons" or "inputs" of layer 1 (plain: no
+    momentum and no dropout)."""
     cdef _Layout lay = _Layout(sizes)
     cdef Net net = lay.net(SIGMOID, SIGMOID, QUADRATIC)
-    return "neurons" if cols_suit(&net, mbs, plain, single) else "rows"
+    if cols_suit(&net, mbs, plain, single):
+        return "neurons"
+    net.first_t = first_transposed(lay.sizes[1], mbs, single)
+    return "inputs" if inputs_suit(&net, mbs, plain) else "rows"
 
 
 def kernels():
@@ -884,8 +887,9 @@ cdef struct Shared:
     int stop
     Py_ssize_t done
     PyObject *pending            # a list: the signal's exception, if any
-    # the split by layer 1's neurons (see epoch_cols)
+    # the split by layer 1's neurons (see epoch_cols) or inputs (epoch_inputs)
     bint by_cols
+    bint by_inputs
     Py_ssize_t col_lo[2]
     Py_ssize_t col_hi[2]
     void *delta1                 # layer 1's delta, from thread 0 to both
@@ -1005,6 +1009,25 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
 # most of the parameters, is never summed across the threads: with 800
 # neurons that sum moved megabytes between the cores per mini-batch.
 
+cdef void layers_above(Shared *s, floating *theta, floating **acts, floating *delta,
+                       floating *spare, Py_ssize_t k, Py_ssize_t m, floating w_scale,
+                       floating l1_step, floating step) noexcept nogil:
+    """Thread 0's part of a split by layer 1's neurons or inputs, for the m
+    examples from k on, from layer 1's activations acts[1]: the layers
+    above, forward and back, their steps fused into their products; layer
+    1's delta is left in s.delta1, or s.finite[0] cleared (nothing stepped)
+    if the output error is not finite."""
+    cdef const Net *net = &s.net
+    cdef Py_ssize_t L = net.n_layers
+    forward(net, theta, acts[1], m, acts, NULL, NULL, NULL, 2)
+    output_delta(net, delta, acts[L - 1], <const floating *> s.Y, &s.order[k], m)
+    if all_finite(delta, m * net.sizes[L - 1]):
+        s.delta1 = backward(net, theta, NULL, m, acts, delta, spare, NULL,
+                            w_scale, l1_step, step, NULL, False, 2)
+    else:
+        s.finite[0] = 0
+
+
 cdef inline Py_ssize_t cols_split(Py_ssize_t n1) noexcept nogil:
     """Thread 1's share of layer 1's neurons: half, rounded up to 8."""
     return min(n1, ((n1 + 1) // 2 + 7) // 8 * 8)
@@ -1036,7 +1059,6 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
     cdef Py_ssize_t c0 = s.col_lo[t], nc = s.col_hi[t] - s.col_lo[t]
     cdef floating *work = <floating *> s.work[0]
     cdef const floating *X = <const floating *> s.X
-    cdef const floating *Y = <const floating *> s.Y
     cdef floating *acts[MAX_LAYERS]
     cdef floating *delta
     cdef floating *spare
@@ -1077,14 +1099,7 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
             check_signals(s)
         nncore_barrier_wait(&s.bar)
         if t == 0:
-            # the layers above, their steps fused into their products
-            forward(net, theta, acts[1], m, acts, NULL, NULL, NULL, 2)
-            output_delta(net, delta, acts[L - 1], Y, &s.order[k], m)
-            if all_finite(delta, m * n_last):
-                s.delta1 = backward(net, theta, NULL, m, acts, delta, spare, NULL,
-                                    w_scale, l1_step, step, NULL, False, 2)
-            else:
-                s.finite[0] = 0
+            layers_above(s, theta, acts, delta, spare, k, m, w_scale, l1_step, step)
         nncore_barrier_wait(&s.bar)
         if not s.finite[0]:
             break
@@ -1110,6 +1125,105 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
         s.done = k
 
 
+# The split for a narrow first layer held transposed (first_transposed),
+# with mini-batches up to CHUNKED_ABOVE: by layer 1's inputs.  Thread 0
+# takes the first inputs (about half, a multiple of 16), thread 1 the rest;
+# each owns those rows of W1^T.  Per mini-batch: each multiplies its
+# inputs' columns of every row by its rows of W1^T, a partial sum of layer
+# 1's weighted input; barrier; thread 0 adds the two partial sums and runs
+# everything above (activations, the layers above and their steps, layer
+# 1's delta and bias step); barrier; each takes the steps of its rows of
+# W1^T, fused into X[:, its inputs]^T . delta1.  Each thread reads half of
+# every input row, and no gradient crosses between the cores, only the
+# partial sums and layer 1's delta (mbs x sizes[1] each): split by rows,
+# each mini-batch moved the two halves of the gradient and of the stepped
+# weights across (1.25 MB for 784-100-10 in float64).
+
+cdef inline Py_ssize_t inputs_split(Py_ssize_t n0) noexcept nogil:
+    """Thread 0's share of layer 1's inputs: half, rounded to 16."""
+    return min(n0, (n0 // 2 + 8) // 16 * 16)
+
+
+cdef inline bint inputs_suit(const Net *net, Py_ssize_t mbs, bint plain) noexcept nogil:
+    """Whether a two-thread epoch splits by layer 1's inputs (above): on a
+    working copy with layer 1 held transposed, plain SGD (no momentum, no
+    dropout), a hidden layer, 64 inputs or more, and mini-batches up to
+    CHUNKED_ABOVE (beyond, the gradient of a chunked mini-batch is summed
+    once per mini-batch, and the split by rows costs less than the two
+    barriers per chunk: measured at 300 and 1000)."""
+    return (plain and net.first_t and net.n_layers >= 3 and net.sizes[0] >= 64
+            and mbs <= CHUNKED_ABOVE)
+
+
+cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
+    """Thread t's share of a two-thread epoch split by layer 1's inputs."""
+    cdef const Net *net = &s.net
+    cdef Py_ssize_t L = net.n_layers, n0 = net.sizes[0], n1 = net.sizes[1]
+    cdef Py_ssize_t n_last = net.sizes[L - 1], ld = net.ld1
+    cdef Py_ssize_t k0 = s.col_lo[t], nk = s.col_hi[t] - s.col_lo[t]
+    cdef floating *work = <floating *> s.work[0]
+    cdef floating *Z1 = <floating *> s.work[1]         # thread 1's partial sums
+    cdef const floating *X = <const floating *> s.X
+    cdef const floating **rows = <const floating **> s.rows[t]
+    cdef floating *acts[MAX_LAYERS]
+    cdef floating *delta
+    cdef floating *spare
+    cdef floating *d1
+    cdef floating *W = theta + net.w_off[0] + k0 * ld   # this thread's rows
+    cdef floating *b1 = theta + net.b_off[0]
+    cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
+    cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
+    cdef floating step, beta, acc
+    cdef Py_ssize_t k = 0, m, i, j, batch = s.batch_offset
+    carve(work, net, s.mbs, 1, acts)
+    delta = acts[L - 1] + s.mbs * n_last
+    spare = delta + s.mbs * s.max_width
+    while k < s.total:
+        m = min(s.mbs, s.total - k)
+        step = <floating> (s.eta / m)
+        for i in range(m):
+            rows[i] = X + s.order[k + i] * n0 + k0
+        # this thread's part of layer 1's weighted input, every row
+        bcast_rows(m, nk, n1, <floating> 1.0, rows, False, W, ld, <floating> 0.0,
+                   acts[1] if t == 0 else Z1, n1)
+        nncore_barrier_wait(&s.bar)
+        if t == 0:
+            # a pending signal stops both threads after this mini-batch (stop
+            # changes only here, after thread 1 has read it at the end of the
+            # last mini-batch)
+            if s.watch_signals and k + m < s.total \
+                    and (batch + 1 - s.batch_offset) % SIGNAL_EVERY == 0:
+                check_signals(s)
+            for i in range(m * n1):
+                acts[1][i] = acts[1][i] + Z1[i]
+            activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL)
+            layers_above(s, theta, acts, delta, spare, k, m, w_scale, l1_step, step)
+            if s.finite[0]:
+                d1 = <floating *> s.delta1
+                for j in range(n1):  # layer 1's bias (BP3)
+                    acc = 0
+                    for i in range(m):
+                        acc = acc + d1[i * n1 + j]
+                    b1[j] = b1[j] - step * acc
+        nncore_barrier_wait(&s.bar)
+        if not s.finite[0]:
+            break
+        # this thread's rows of W1^T: their steps (BP4), as backward's
+        d1 = <floating *> s.delta1
+        beta = w_scale
+        if l1_step != 0:  # (over the zero padding too)
+            for i in range(nk * ld):
+                W[i] = w_scale * W[i] - l1_step * sgn(W[i])
+            beta = 1
+        bcast_rows(nk, m, n1, -step, rows, True, d1, n1, beta, W, ld)
+        k += m
+        batch += 1
+        if s.stop:
+            break
+    if t == 0:
+        s.done = k
+
+
 def _second_thread(size_t shared_address, bint single):
     """Thread 1 of a two-thread epoch (started by sgd_epoch)."""
     cdef Shared *s = <Shared *> shared_address
@@ -1117,10 +1231,14 @@ def _second_thread(size_t shared_address, bint single):
         if single:
             if s.by_cols:
                 epoch_cols(s, 1, <float *> s.theta)
+            elif s.by_inputs:
+                epoch_inputs(s, 1, <float *> s.theta)
             else:
                 epoch_part(s, 1, <float *> s.theta)
         elif s.by_cols:
             epoch_cols(s, 1, <double *> s.theta)
+        elif s.by_inputs:
+            epoch_inputs(s, 1, <double *> s.theta)
         else:
             epoch_part(s, 1, <double *> s.theta)
 
@@ -1373,8 +1491,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     # a narrow first layer computes on a working copy (see first_transposed):
     # from here on theta, velocity and lay are the copy's, and the caller's
     # arrays receive the result on every return
-    cdef bint by_cols = threads == 2 and cols_suit(
-        &net, mbs, not use_momentum and not (dropout > 0 and L > 2), floating is float)
+    cdef bint plain = not use_momentum and not (dropout > 0 and L > 2)
+    cdef bint by_cols = threads == 2 and cols_suit(&net, mbs, plain, floating is float)
     cdef bint first_t = first_transposed(lay.sizes[1], mbs, floating is float) and not by_cols
     cdef floating[::1] user_theta = theta
     cdef floating[::1] user_vel = velocity
@@ -1395,7 +1513,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     if threads == 2 and mbs >= 2:
         try:
             return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
-                                     batch_offset, mu, nesterov, velocity, status, by_cols)
+                                     batch_offset, mu, nesterov, velocity, status, by_cols,
+                                     inputs_suit(&net, mbs, plain))
         finally:
             if first_t:
                 with nogil:
@@ -1508,27 +1627,37 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
                        const Py_ssize_t[::1] order, Py_ssize_t mbs, double eta,
                        double lmbda, Py_ssize_t n, double l1, Py_ssize_t batch_offset,
                        double mu, bint nesterov, floating[::1] velocity,
-                       Py_ssize_t[::1] status, bint by_cols):
+                       Py_ssize_t[::1] status, bint by_cols, bint by_inputs):
     """sgd_epoch's work on two threads (arguments already checked), split
-    by rows (epoch_part) or by layer 1's neurons (epoch_cols: one shared
-    workspace, with two blocks of input rows, and no gradient buffers)."""
+    by rows (epoch_part), by layer 1's neurons (epoch_cols: one shared
+    workspace, with two blocks of input rows, and no gradient buffers) or
+    by its inputs (epoch_inputs: thread 0's workspace, thread 1's partial
+    sums, and one gradient buffer for chunked mini-batches)."""
     cdef Shared s
-    cdef Py_ssize_t cap = mbs if by_cols else mbs - mbs // 2, t
+    cdef Py_ssize_t cap = mbs if by_cols or by_inputs else mbs - mbs // 2, t
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t n_work = (cap * (lay.act_total + 2 * lay.max_width) + lay.act_total
                               + (mbs * lay.sizes[0] if by_cols else 0))
-    cdef Py_ssize_t n_grad = 1 if by_cols else lay.n_params
+    cdef Py_ssize_t n_grad = 1 if by_cols or by_inputs else lay.n_params
     cdef floating[::1] work0 = np.empty(n_work, dtype=dtype)
-    cdef floating[::1] work1 = np.empty(1 if by_cols else n_work, dtype=dtype)
+    cdef floating[::1] work1 = np.empty(
+        1 if by_cols else cap * lay.sizes[1] if by_inputs else n_work, dtype=dtype)
     cdef floating[::1] grad0 = np.zeros(n_grad, dtype=dtype)   # (padding: 0)
     cdef floating[::1] grad1 = np.zeros(n_grad, dtype=dtype)
     rows_arr = np.empty((2, cap), dtype=np.intp)
     pending = []
     s.by_cols = by_cols
-    s.col_lo[1] = 0
-    s.col_hi[1] = cols_split(lay.sizes[1])
-    s.col_lo[0] = s.col_hi[1]
-    s.col_hi[0] = lay.sizes[1]
+    s.by_inputs = by_inputs
+    if by_inputs:  # thread t's inputs: [col_lo[t], col_hi[t])
+        s.col_lo[0] = 0
+        s.col_hi[0] = inputs_split(lay.sizes[0])
+        s.col_lo[1] = s.col_hi[0]
+        s.col_hi[1] = lay.sizes[0]
+    else:
+        s.col_lo[1] = 0
+        s.col_hi[1] = cols_split(lay.sizes[1])
+        s.col_lo[0] = s.col_hi[1]
+        s.col_hi[0] = lay.sizes[1]
     s.delta1 = NULL
     s.finite[0] = 1
     s.finite[1] = 1
@@ -1581,6 +1710,8 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
         with nogil:
             if by_cols:
                 epoch_cols(&s, 0, &theta[0])
+            elif by_inputs:
+                epoch_inputs(&s, 0, &theta[0])
             else:
                 epoch_part(&s, 0, &theta[0])
         # thread 1 may still be leaving the last barrier: it must be gone

@@ -268,18 +268,27 @@ def test_bad_options_are_refused_before_any_work(kw, message):
     assert np.array_equal(theta, before)
 
 
-# Two threads split a mini-batch by its rows, or, for plain SGD with a wide
-# first layer (rows of more than 1 KB) and mini-batches up to 128, by layer
-# 1's neurons: WIDE takes that path in both dtypes.
-NARROW, WIDE = (20, 12, 7, 5), (40, 300, 7, 5)
+# Two threads split a mini-batch by its rows, or, for plain SGD and
+# mini-batches up to 128, by layer 1's neurons (a wide first layer, rows of
+# more than 1 KB: WIDE, in both dtypes) or by its inputs (a narrow first
+# layer of 64 inputs or more, with our kernels: INPUTS, from mini-batches
+# of 4).  NARROW, with 20 inputs, is split by rows.
+NARROW, WIDE, INPUTS = (20, 12, 7, 5), (40, 300, 7, 5), (96, 12, 7, 5)
+SHAPE_IDS = {NARROW: "narrow", WIDE: "wide", INPUTS: "inputs"}
 
 
-def test_wide_problem_takes_the_split_by_neurons():
+def test_each_problem_takes_its_split():
+    by_inputs = "inputs" if _core.kernels() == "avx512" else "rows"
     for single in (False, True):
         assert _core._two_thread_split(list(WIDE), 64, single, True) == "neurons"
         assert _core._two_thread_split(list(WIDE), 129, single, True) == "rows"
         assert _core._two_thread_split(list(WIDE), 64, single, False) == "rows"
         assert _core._two_thread_split(list(NARROW), 64, single, True) == "rows"
+        for mbs in (4, 10, 64, 128):
+            assert _core._two_thread_split(list(INPUTS), mbs, single, True) == by_inputs
+        assert _core._two_thread_split(list(INPUTS), 3, single, True) == "rows"
+        assert _core._two_thread_split(list(INPUTS), 129, single, True) == "rows"
+        assert _core._two_thread_split(list(INPUTS), 64, single, False) == "rows"
 
 
 def _split_problem(seed, n=203, sizes=NARROW):
@@ -296,17 +305,18 @@ OTHERS = [{"mu": 0.9, "l1": 1.0}, {"mu": 0.5, "nesterov": True}, {"dropout": 0.4
 
 
 @pytest.mark.parametrize("shape, options",
-                         [(NARROW, o) for o in PLAIN + OTHERS] + [(WIDE, o) for o in PLAIN],
-                         ids=lambda v: "wide" if v == WIDE else "narrow" if v == NARROW
+                         [(NARROW, o) for o in PLAIN + OTHERS]
+                         + [(shape, o) for shape in (WIDE, INPUTS) for o in PLAIN],
+                         ids=lambda v: SHAPE_IDS[v] if isinstance(v, tuple)
                          else ",".join(v) or "plain")
 @pytest.mark.parametrize("mbs", [2, 3, 10, 64, 203, 500])
 def test_two_threads_take_the_same_steps(shape, options, mbs):
     """Every mini-batch size (odd ones leave thread 1 the smaller half; the
     last mini-batch may hold one example, which thread 0 takes alone) and
-    every option, split by rows, or (the wide network with plain SGD, up
-    to 128 examples) by neurons: the same parameters and velocities as one
-    thread, up to rounding, and the same result on every run (the split is
-    fixed).  (With momentum the wide network's steps at mini-batch 2 are
+    every option, split by rows, or (plain SGD, up to 128 examples) by
+    neurons (the wide network) or inputs (INPUTS): the same parameters and
+    velocities as one thread, up to rounding, and the same result on every
+    run (the split is fixed).  (With momentum the wide network's steps at mini-batch 2 are
     chaotic: one thread and two drift apart by 1e-8; they are compared on
     the narrow one.)"""
     theta, sizes, X, Y, order = _split_problem(mbs, sizes=shape)
@@ -331,7 +341,7 @@ def test_two_threads_take_the_same_steps(shape, options, mbs):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [NARROW, WIDE], ids=["narrow", "wide"])
+@pytest.mark.parametrize("shape", [NARROW, WIDE, INPUTS], ids=SHAPE_IDS.get)
 def test_two_threads_stop_at_the_same_nonfinite_mini_batch(dtype, shape):
     """A mini-batch whose output is NaN stops both threads before either
     updates anything: the same count of examples done, the same weights."""
@@ -365,14 +375,23 @@ def test_threads_setting_is_checked():
             native.sgd_epoch(theta.copy(), sizes, X, Y, order, 10, 0.5, threads=bad)
     assert native.epoch_threads(1, 1000) == 1 and native.epoch_threads(2, 1) == 2
     assert native.epoch_threads(None, native.SPLIT_MIN_BATCH - 1) == 1
-    assert native.epoch_threads(None, native.SPLIT_MIN_BATCH) == \
-        (2 if native.usable_cpus() >= 2 else 1)
+    two = 2 if native.usable_cpus() >= 2 else 1
+    assert native.epoch_threads(None, native.SPLIT_MIN_BATCH) == two
+    # smaller mini-batches: two threads where the split is by inputs or neurons
+    for shape, mbs, plain in ((WIDE, 2, True), (INPUTS, 4, True), (INPUTS, 10, False),
+                              (NARROW, 10, True), (WIDE, 1, True)):
+        expect = two if mbs > 1 and native.two_thread_split(shape, mbs, np.float32,
+                                                             plain) != "rows" else 1
+        assert native.epoch_threads(None, mbs, shape, np.float32, plain) == expect
+    assert native.two_thread_split(WIDE, 2) == "neurons"
+    assert native.epoch_threads(None, 2, WIDE) == two
+    assert native.epoch_threads(None, 10, NARROW) == 1
     for bad in (0, 3, "two", True):
         with pytest.raises(ValueError, match="threads must be 1, 2 or None"):
             native.epoch_threads(bad, 10)
 
 
-@pytest.mark.parametrize("shape", [NARROW, WIDE], ids=["narrow", "wide"])
+@pytest.mark.parametrize("shape", [NARROW, WIDE, INPUTS], ids=SHAPE_IDS.get)
 def test_interrupt_while_the_second_thread_starts(monkeypatch, shape):
     """Ctrl-C landing just as thread 1 starts: the two threads finish the
     first mini-batch together, then the interrupt is raised -- no thread is

@@ -226,9 +226,11 @@ def test_the_books_network_at_eta_100_gives_no_warning_flood(mnist_path):
 
 # -- Ctrl-C -----------------------------------------------------------------------------
 
-# (the two-thread runs split mini-batches by rows, and, with 300 neurons,
-# by the first layer's neurons)
-@pytest.mark.parametrize("mbs,threads,hidden", [(10, 1, 100), (40, 2, 100), (40, 2, 300)])
+# (the two-thread runs split mini-batches by the first layer's inputs (40
+# examples on our kernels), by rows (200), and, with 300 neurons, by the
+# first layer's neurons)
+@pytest.mark.parametrize("mbs,threads,hidden",
+                         [(10, 1, 100), (40, 2, 100), (200, 2, 100), (40, 2, 300)])
 def test_ctrl_c_leaves_the_network_as_of_the_last_mini_batch(mbs, threads, hidden):
     rng = np.random.default_rng(0)
     X = rng.random((20000, 200))

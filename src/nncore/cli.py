@@ -70,8 +70,9 @@ def _add_train(sub):
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--threads", choices=["auto", "1", "2"], default="auto",
-                   help="threads per mini-batch: auto (default) splits mini-batches of 32 "
-                        "or more between two threads when two CPUs are free")
+                   help="threads per mini-batch: auto (default) splits mini-batches "
+                        "between two threads when two CPUs are free and the split pays "
+                        "(see nncore.native.epoch_threads)")
     p.add_argument("--train-size", type=_positive_int, default=None,
                    help="use only the first N training images (the chapter's training_data[:1000])")
     p.add_argument("--evaluation", choices=["validation", "test"], default="validation",

@@ -33,6 +33,7 @@ __all__ = [
     "backprop",
     "sgd_epoch",
     "epoch_threads",
+    "two_thread_split",
     "SPLIT_MIN_BATCH",
 ]
 
@@ -203,9 +204,13 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
 
 
 #: The smallest mini-batch that :func:`epoch_threads` splits between two
-#: threads.  Below it the two threads spend more time handing the weights
-#: to each other between mini-batches than they save (measured at
-#: 784-30-10 and 784-100-10: slower at mini-batches 10 and 20, faster at 50).
+#: threads by its rows.  Below it the two threads spend more time handing
+#: the weights to each other between mini-batches than they save (measured
+#: at 784-30-10 and 784-100-10: slower at mini-batches 10 and 20, faster at
+#: 50).  The splits by the first layer's inputs or neurons hand over far
+#: less, and win from the smallest mini-batches they take (784-30-10 and
+#: 784-100-10 by inputs at 4: 0.69-0.88x one thread's time; 784-800-10 by
+#: neurons at 2 and 10: 0.13-0.87x).
 SPLIT_MIN_BATCH = 32
 
 
@@ -217,12 +222,31 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def epoch_threads(threads, mini_batch_size) -> int:
+def two_thread_split(sizes, mini_batch_size, dtype=np.float64, plain=True) -> str:
+    """How ``sgd_epoch(threads=2)`` splits mini-batches of this size for a
+    network of these sizes: ``"rows"`` (each thread takes half of the
+    examples), ``"inputs"`` or ``"neurons"`` (half of the first layer's
+    inputs or neurons).  ``plain``: no momentum, and no dropout."""
+    return _core._two_thread_split(list(sizes), int(mini_batch_size),
+                                   _float_dtype(dtype) == np.float32, bool(plain))
+
+
+def epoch_threads(threads, mini_batch_size, sizes=None, dtype=np.float64,
+                  plain=True) -> int:
     """The threads :func:`sgd_epoch` should use: ``threads`` (1 or 2) as
-    given, or, for None, 2 when the mini-batch has at least
-    :data:`SPLIT_MIN_BATCH` examples and two CPUs are free to us, else 1."""
+    given, or, for None, 2 when two CPUs are free to us and the mini-batch
+    has at least :data:`SPLIT_MIN_BATCH` examples or (given the network's
+    ``sizes``, ``dtype`` and whether training is ``plain``, as for
+    :func:`two_thread_split`) two or more that are split by the first
+    layer's inputs or neurons; else 1."""
     if threads is None or threads == "auto":
-        return 2 if mini_batch_size >= SPLIT_MIN_BATCH and usable_cpus() >= 2 else 1
+        if usable_cpus() < 2 or mini_batch_size < 2:
+            return 1
+        if mini_batch_size >= SPLIT_MIN_BATCH:
+            return 2
+        if sizes is None:
+            return 1
+        return 1 if two_thread_split(sizes, mini_batch_size, dtype, plain) == "rows" else 2
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) \
             or threads not in (1, 2):
         raise ValueError(f"threads must be 1, 2 or None (automatic), got {threads!r}")

@@ -438,11 +438,13 @@ class Network:
             generator.  The labels stay; the caller's data is not touched.
         ``threads``
             1 or 2 threads for each mini-batch's passes, or None (default):
-            two when the mini-batch has at least 32 examples and this
-            process may use two CPUs, else one (see
-            :func:`nncore.native.epoch_threads`).  Two threads split the
-            mini-batch's rows between them; the weights they reach differ
-            from one thread's by rounding only.
+            two when this process may use two CPUs and the mini-batch has
+            at least 32 examples, or fewer that the threads split by the
+            first layer's inputs or neurons (see
+            :func:`nncore.native.epoch_threads`), else one.  Two threads
+            split each mini-batch's rows, or the first layer's inputs or
+            neurons, between them; the weights they reach differ from one
+            thread's by rounding only.
         ``on_nonfinite``
             If the cost or the weights become NaN or infinite (eta too large):
             ``"stop"`` (default) ends training with one warning, keeping the
@@ -522,7 +524,9 @@ class Network:
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this network is already being trained in another thread")
         options = self._train_options(l1, dropout, momentum, nesterov)
-        options["threads"] = native.epoch_threads(threads, min(mbs, n))
+        options["threads"] = native.epoch_threads(
+            threads, min(mbs, n), self.sizes, self.dtype,
+            plain=not (momentum or nesterov) and not (dropout and self.num_layers > 2))
         status = np.zeros(1, dtype=np.intp)
         best_theta = None
         t_start = time.perf_counter()
