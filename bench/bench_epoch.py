@@ -606,9 +606,11 @@ class _Workload:
         self.theta0 = {dt: native.pack(w, b, dtype=dt) for dt, (w, b) in self.params.items()}
         self.order = np.random.default_rng([cfg.seed, 1]).permutation(self.n).astype(np.intp)
         self.sub = min(cfg.per_example_examples, self.n)
-        #: nncore's own threads (sgd_epoch's ``threads``): 1 unless the
-        #: section lets the library use more than one core.
+        #: nncore's own threads (sgd_epoch's ``threads``) for plain SGD: 1
+        #: unless the section lets the library use more than one core.
         self.native_threads = 1
+        #: whether the section lets the library use more than one core
+        self.two_cores = False
 
     def examples_timed(self, impl: Impl) -> int:
         return self.sub if impl.family == "per-example" else self.n
@@ -637,11 +639,15 @@ class _Workload:
                 kwargs = technique.native_kwargs(cfg)
                 if technique.momentum:
                     kwargs["velocity"] = np.zeros_like(theta)
+                # as Network.SGD chooses for this technique
+                plain = not technique.momentum and not (technique.dropout
+                                                        and len(self.sizes) > 2)
+                threads = (self.native.epoch_threads(None, self.mbs, self.sizes, dt, plain)
+                           if self.two_cores else 1)
 
                 def fn():
                     self.native.sgd_epoch(theta, self.sizes, X, Y, order, self.mbs, cfg.eta,
-                                          cfg.lmbda, n=self.n, threads=self.native_threads,
-                                          **kwargs)
+                                          cfg.lmbda, n=self.n, threads=threads, **kwargs)
                     return theta
         elif impl.family in ("matrix", "per-example"):
             module = self.ref.matrix if impl.family == "matrix" else self.ref.per_example
@@ -948,7 +954,8 @@ def run(config=None, progress: Callable[[str], None] | None = _progress) -> dict
                     progress(f"  sizes {sizes}, mini-batch {mbs}")
                     work = _Workload(cfg, sizes, mbs, arrays, ref, native, core)
                     if limit is None or limit > 1:  # as Network.SGD chooses
-                        work.native_threads = native.epoch_threads(None, mbs)
+                        work.two_cores = True
+                        work.native_threads = native.epoch_threads(None, mbs, sizes)
                     configs.append(_bench_config(cfg, work, impls, progress))
                     configs[-1]["native_threads"] = work.native_threads
         sections.append({"threads": str(setting), "blas": blas, "configs": configs})

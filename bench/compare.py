@@ -801,7 +801,7 @@ def run(config=None, progress: Callable[[str], None] | None = be._progress,
                                  {k: v for k, v in extras.items()
                                   if any(r.framework == k for r in use)}, oracles)
                     if threads > 1:  # nncore splits large mini-batches itself
-                        work.base.native_threads = native.epoch_threads(None, mbs)
+                        work.base.native_threads = native.epoch_threads(None, mbs, sizes)
                     configs.append(_bench_config(work, use, cfg, threads, progress))
                     configs[-1]["native_threads"] = work.base.native_threads
                     if checkpoint is not None:
@@ -1132,10 +1132,11 @@ def method_lines(results) -> list:
         "biases (network2's W ← (1−ηλ/n)W − (η/m)ΣΔ), an index permutation for the shuffle, "
         "`torch.set_num_threads(t)`, dtype through `torch.set_default_dtype`.",
         "- nncore: `nncore.native.sgd_epoch`, the whole epoch in one native call; with 2 "
-        f"threads, mini-batches of {split} or more are split between two threads "
-        "of nncore's own (BLAS held to one thread per call; by rows, or, for a first "
-        "layer wider than 1 KB a row and mini-batches up to 128, by its neurons), "
-        "smaller ones use two BLAS threads — what `Network.SGD` chooses by default.",
+        "threads, mini-batches are split between two threads of nncore's own (BLAS "
+        "held to one thread per call) where `Network.SGD` would split them by default: "
+        "up to 128 examples, by the first layer's inputs (from 4 examples, a layer up "
+        "to 1 KB a row on our kernels) or neurons (a wider one); otherwise by rows, "
+        f"from {split} examples; the others use two BLAS threads.",
         "- scikit-learn: `MLPClassifier(activation=\"logistic\", solver=\"sgd\", "
         "learning_rate_init=eta, momentum=0, nesterovs_momentum=False, batch_size=m, "
         "alpha=lmbda·m/n, max_iter=1, shuffle=False, warm_start=True)`, one `fit` per epoch "
