@@ -233,7 +233,6 @@ def build_markdown(results, epoch, figures, out_path: Path, compare_path: Path,
     end = datetime.datetime.fromisoformat(results["created"])
     start = (datetime.datetime.fromisoformat(results["started"]) if results.get("started")
              else end - datetime.timedelta(seconds=results["wall_seconds"]))
-    m = results["machine"]
     loads = [x for s in results["sections"] for b in s["configs"]
              for x in b.get("loadavg_1min", []) if x is not None]
     checks = compare.target_checks(results)
