@@ -1028,6 +1028,19 @@ cdef void layers_above(Shared *s, floating *theta, floating **acts, floating *de
         s.finite[0] = 0
 
 
+cdef void bias_step(floating *b, const floating *D, Py_ssize_t m, Py_ssize_t n,
+                    Py_ssize_t ld, floating step) noexcept nogil:
+    """b <- b - step * (the column sums of D, m rows of n, ld apart): a
+    bias step from its delta (BP3), for a split epoch's block of layer 1."""
+    cdef Py_ssize_t i, j
+    cdef floating acc
+    for j in range(n):
+        acc = 0
+        for i in range(m):
+            acc = acc + D[i * ld + j]
+        b[j] = b[j] - step * acc
+
+
 cdef inline Py_ssize_t cols_split(Py_ssize_t n1) noexcept nogil:
     """Thread 1's share of layer 1's neurons: half, rounded up to 8."""
     return min(n1, ((n1 + 1) // 2 + 7) // 8 * 8)
@@ -1067,8 +1080,8 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating *b = theta + net.b_off[0] + c0
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
-    cdef floating step, beta, acc
-    cdef Py_ssize_t k = 0, m, m2, h, i, j, lo, hi, batch = s.batch_offset
+    cdef floating step, beta
+    cdef Py_ssize_t k = 0, m, m2, h, i, lo, hi, batch = s.batch_offset
     cdef int turn = 0
     carve(work + 2 * mbs * n0, net, mbs, 1, acts)
     delta = acts[L - 1] + mbs * n_last
@@ -1111,11 +1124,7 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
                     W[i] = w_scale * W[i] - l1_step * sgn(W[i])
                 beta = 1
             bcast(nc, m, n0, -step, d1 + c0, 1, n1, acts[0], n0, beta, W, n0)
-            for j in range(nc):
-                acc = 0
-                for i in range(m):
-                    acc = acc + d1[i * n1 + c0 + j]
-                b[j] = b[j] - step * acc
+            bias_step(b, d1 + c0, m, nc, n1, step)
         k += m
         batch += 1
         turn = 1 - turn
@@ -1174,8 +1183,8 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating *b1 = theta + net.b_off[0]
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
-    cdef floating step, beta, acc
-    cdef Py_ssize_t k = 0, m, i, j, batch = s.batch_offset
+    cdef floating step, beta
+    cdef Py_ssize_t k = 0, m, i, batch = s.batch_offset
     carve(work, net, s.mbs, 1, acts)
     delta = acts[L - 1] + s.mbs * n_last
     spare = delta + s.mbs * s.max_width
@@ -1199,13 +1208,8 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
                 acts[1][i] = acts[1][i] + Z1[i]
             activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL)
             layers_above(s, theta, acts, delta, spare, k, m, w_scale, l1_step, step)
-            if s.finite[0]:
-                d1 = <floating *> s.delta1
-                for j in range(n1):  # layer 1's bias (BP3)
-                    acc = 0
-                    for i in range(m):
-                        acc = acc + d1[i * n1 + j]
-                    b1[j] = b1[j] - step * acc
+            if s.finite[0]:  # layer 1's bias
+                bias_step(b1, <floating *> s.delta1, m, n1, n1, step)
         nncore_barrier_wait(&s.bar)
         if not s.finite[0]:
             break
