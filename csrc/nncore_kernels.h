@@ -106,6 +106,12 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
 /* Tile heights by width: about 24 accumulators, and few enough loads per
    multiply-add (PR broadcasts and NV loads feed PR * NV of them). */
 #define NNCORE_ROWS(NV) ((NV) <= 2 ? 12 : (NV) == 3 ? 8 : 6)
+/* With S' = A each row of a tile needs a pointer of its own: 12 of them,
+   with the loop's own registers, overflow the 16 general registers, and
+   GCC kept some in vector registers and some on the stack (784-30-10 at
+   mini-batch 100, float32: tiles of at most 10 rows took 0.93x the time
+   on one thread, 0.84x on two). */
+#define NNCORE_ROWS_BY(NV, BYQ) (!(BYQ) && (NV) <= 2 ? 10 : NNCORE_ROWS(NV))
 
 #define NNCORE_T(SFX, BY, PR, NV) nncore_tile_##SFX##_##BY##_##PR##_##NV
 /* The tiles by width (NV - 1) and height (PR - 1). */
@@ -176,7 +182,8 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
             /* as few tiles as the tallest allow, of even heights (50 rows  \
                as 5 of 10, not 4 of 12 and one of 2, which would run at a    \
                fraction of the speed for the same reads of R) */             \
-            ptrdiff_t ntiles = (P + NNCORE_ROWS(nv) - 1) / NNCORE_ROWS(nv);      \
+            ptrdiff_t ntiles = (P + NNCORE_ROWS_BY(nv, by_q) - 1)                \
+                / NNCORE_ROWS_BY(nv, by_q);                                      \
             int height = (int) ((P + ntiles - 1) / ntiles);                      \
             MASK last = (MASK) (tail == LANES ? ~(MASK) 0                        \
                                               : (MASK) ((1u << tail) - 1));      \
