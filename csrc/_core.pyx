@@ -437,13 +437,13 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
 def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain):
     """How sgd_epoch(threads=2) splits the mini-batches of mbs examples for
     this network: "rows", or "neurons" or "inputs" of layer 1 (plain: no
-    momentum and no dropout)."""
+    momentum and no dropout, which the split by neurons needs)."""
     cdef _Layout lay = _Layout(sizes)
     cdef Net net = lay.net(SIGMOID, SIGMOID, QUADRATIC)
     if cols_suit(&net, mbs, plain, single):
         return "neurons"
     net.first_t = first_transposed(lay.sizes[1], mbs, single)
-    return "inputs" if inputs_suit(&net, mbs, plain) else "rows"
+    return "inputs" if inputs_suit(&net, mbs) else "rows"
 
 
 #: Whether epochs flush subnormal numbers to zero on this CPU (x86 only).
@@ -1071,34 +1071,38 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
 
 cdef void layers_above(Shared *s, floating *theta, floating **acts, floating *delta,
                        floating *spare, Py_ssize_t k, Py_ssize_t m, floating w_scale,
-                       floating l1_step, floating step) noexcept nogil:
+                       floating l1_step, floating step, floating **masks=NULL,
+                       floating *grad=NULL) noexcept nogil:
     """Thread 0's part of a split by layer 1's neurons or inputs, for the m
-    examples from k on, from layer 1's activations acts[1]: the layers
-    above, forward and back, their steps fused into their products; layer
-    1's delta is left in s.delta1, or s.finite[0] cleared (nothing stepped)
-    if the output error is not finite."""
+    examples from k on, from layer 1's activations acts[1] (masked already
+    if masks is given): the layers above, forward and back, their steps
+    fused into their products -- or, with grad, their summed gradients
+    written there (theta's layout) and no step taken; layer 1's delta is
+    left in s.delta1, or s.finite[0] cleared (nothing stepped) if the output
+    error is not finite."""
     cdef const Net *net = &s.net
     cdef Py_ssize_t L = net.n_layers
-    forward(net, theta, acts[1], m, acts, NULL, NULL, NULL, 2)
+    forward(net, theta, acts[1], m, acts, NULL, masks, NULL, 2)
     output_delta(net, delta, acts[L - 1], <const floating *> s.Y, &s.order[k], m)
     if all_finite(delta, m * net.sizes[L - 1]):
-        s.delta1 = backward(net, theta, NULL, m, acts, delta, spare, NULL,
+        s.delta1 = backward(net, theta, grad, m, acts, delta, spare, masks,
                             w_scale, l1_step, step, NULL, False, 2)
     else:
         s.finite[0] = 0
 
 
 cdef void bias_step(floating *b, const floating *D, Py_ssize_t m, Py_ssize_t n,
-                    Py_ssize_t ld, floating step) noexcept nogil:
-    """b <- b - step * (the column sums of D, m rows of n, ld apart): a
-    bias step from its delta (BP3), for a split epoch's block of layer 1."""
+                    Py_ssize_t ld, floating step, floating keep=1) noexcept nogil:
+    """b <- keep * b - step * (the column sums of D, m rows of n, ld apart):
+    a bias step from its delta (BP3), for a split epoch's block of layer 1;
+    with keep = 0 and step = -1, the bias gradient."""
     cdef Py_ssize_t i, j
     cdef floating acc
     for j in range(n):
         acc = 0
         for i in range(m):
             acc = acc + D[i * ld + j]
-        b[j] = b[j] - step * acc
+        b[j] = keep * b[j] - step * acc
 
 
 cdef inline Py_ssize_t cols_split(Py_ssize_t n1) noexcept nogil:
@@ -1200,28 +1204,32 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
 # each owns those rows of W1^T.  Per mini-batch: each multiplies its
 # inputs' columns of every row by its rows of W1^T, a partial sum of layer
 # 1's weighted input; barrier; thread 0 adds the two partial sums and runs
-# everything above (activations, the layers above and their steps, layer
-# 1's delta and bias step); barrier; each takes the steps of its rows of
-# W1^T, fused into X[:, its inputs]^T . delta1.  Each thread reads half of
-# every input row, and no gradient crosses between the cores, only the
-# partial sums and layer 1's delta (mbs x sizes[1] each): split by rows,
-# each mini-batch moved the two halves of the gradient and of the stepped
-# weights across (1.25 MB for 784-100-10 in float64).
+# everything above (activations and dropout's masks, the layers above and
+# their steps, layer 1's delta and bias step); barrier; each takes the steps
+# of its rows of W1^T, fused into X[:, its inputs]^T . delta1 (with
+# momentum, that gradient is written first and each thread steps its rows
+# and their velocities).  Each thread reads half of every input row, and no
+# gradient crosses between the cores, only the partial sums and layer 1's
+# delta (mbs x sizes[1] each): split by rows, each mini-batch moved the two
+# halves of the gradient and of the stepped weights across (1.25 MB for
+# 784-100-10 in float64; with momentum at mini-batch 10, two threads took
+# 1.13-1.30x one thread's time split by rows, 0.44-0.53x by inputs).
 
 cdef inline Py_ssize_t inputs_split(Py_ssize_t n0) noexcept nogil:
     """Thread 0's share of layer 1's inputs: half, rounded to 16."""
     return min(n0, (n0 // 2 + 8) // 16 * 16)
 
 
-cdef inline bint inputs_suit(const Net *net, Py_ssize_t mbs, bint plain) noexcept nogil:
+cdef inline bint inputs_suit(const Net *net, Py_ssize_t mbs) noexcept nogil:
     """Whether a two-thread epoch splits by layer 1's inputs (above): on a
-    working copy with layer 1 held transposed, plain SGD (no momentum, no
-    dropout), a hidden layer, 64 inputs or more, and mini-batches up to
-    CHUNKED_ABOVE (beyond, the split by rows sums its gradients once per
-    chunked mini-batch, while this split needs two barriers per chunk: at
-    1000 it took 1.06-1.16x the split by rows' time, 784-30-10 and
-    784-100-10, both dtypes)."""
-    return (plain and net.first_t and net.n_layers >= 3 and net.sizes[0] >= 64
+    working copy with layer 1 held transposed, a hidden layer, 64 inputs or
+    more, and mini-batches up to CHUNKED_ABOVE (beyond, the split by rows
+    sums its gradients once per chunked mini-batch, while this split needs
+    two barriers per chunk: at 1000 it took 1.06-1.16x the split by rows'
+    time, 784-30-10 and 784-100-10, both dtypes).  Any update rule: with
+    momentum each thread steps its own rows of W1^T (and thread 0 the rest)
+    from gradients written first; dropout's masks are thread 0's."""
+    return (net.first_t and net.n_layers >= 3 and net.sizes[0] >= 64
             and mbs <= CHUNKED_ABOVE)
 
 
@@ -1236,23 +1244,37 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef const floating *X = <const floating *> s.X
     cdef const floating **rows = <const floating **> s.rows[t]
     cdef floating *acts[MAX_LAYERS]
+    cdef floating *masks[MAX_LAYERS]
+    cdef floating **use_masks = masks if s.use_dropout else NULL
     cdef floating *delta
     cdef floating *spare
     cdef floating *d1
-    cdef floating *W = theta + net.w_off[0] + k0 * ld   # this thread's rows
+    cdef floating *mask_base
+    cdef Py_ssize_t w_lo = net.w_off[0] + k0 * ld        # this thread's rows
+    cdef floating *W = theta + w_lo
     cdef floating *b1 = theta + net.b_off[0]
+    # with momentum: gradients first, in theta's layout (thread t's rows;
+    # thread 0's also the layers above and the biases), then the steps
+    cdef floating *grad = <floating *> s.grad[t] if s.use_momentum else NULL
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef floating step, beta
-    cdef Py_ssize_t k = 0, m, i, batch = s.batch_offset
+    cdef Py_ssize_t k = 0, m, i, l, batch = s.batch_offset
     carve(work, net, s.mbs, 1, acts)
     delta = acts[L - 1] + s.mbs * n_last
     spare = delta + s.mbs * s.max_width
+    mask_base = spare + s.mbs * s.max_width
+    for l in range(L):
+        masks[l] = mask_base
+        mask_base += net.sizes[l]
     while k < s.total:
         m = min(s.mbs, s.total - k)
         step = <floating> (s.eta / m)
         for i in range(m):
             rows[i] = X + s.order[k + i] * n0 + k0
+        if t == 0 and s.use_dropout:
+            for l in range(1, L - 1):
+                dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
         # this thread's part of layer 1's weighted input, every row
         bcast_rows(m, nk, n1, <floating> 1.0, rows, False, W, ld, <floating> 0.0,
                    acts[1] if t == 0 else Z1, n1)
@@ -1267,20 +1289,35 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             for i in range(m * n1):
                 acts[1][i] = acts[1][i] + Z1[i]
             activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL)
-            layers_above(s, theta, acts, delta, spare, k, m, w_scale, l1_step, step)
-            if s.finite[0]:  # layer 1's bias
+            if s.use_dropout:
+                for i in range(m):
+                    for l in range(n1):
+                        acts[1][i * n1 + l] = acts[1][i * n1 + l] * masks[1][l]
+            layers_above(s, theta, acts, delta, spare, k, m, w_scale, l1_step, step,
+                         use_masks, grad)
+            if s.finite[0] and grad == NULL:  # layer 1's bias
                 bias_step(b1, <floating *> s.delta1, m, n1, n1, step)
+            elif s.finite[0]:  # its gradient, then every step but W1^T's
+                bias_step(grad + net.b_off[0], <floating *> s.delta1, m, n1, n1, -1, 0)
+                momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda,
+                              s.l1, s.n, s.mu, s.nesterov, net.w_off[1], net.n_params)
         nncore_barrier_wait(&s.bar)
         if not s.finite[0]:
             break
         # this thread's rows of W1^T: their steps (BP4), as backward's
         d1 = <floating *> s.delta1
-        beta = w_scale
-        if l1_step != 0:  # (over the zero padding too)
-            for i in range(nk * ld):
-                W[i] = w_scale * W[i] - l1_step * sgn(W[i])
-            beta = 1
-        bcast_rows(nk, m, n1, -step, rows, True, d1, n1, beta, W, ld)
+        if grad != NULL:
+            bcast_rows(nk, m, n1, <floating> 1.0, rows, True, d1, n1, <floating> 0.0,
+                       grad + w_lo, ld)
+            momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda, s.l1,
+                          s.n, s.mu, s.nesterov, w_lo, w_lo + nk * ld)
+        else:
+            beta = w_scale
+            if l1_step != 0:  # (over the zero padding too)
+                for i in range(nk * ld):
+                    W[i] = w_scale * W[i] - l1_step * sgn(W[i])
+                beta = 1
+            bcast_rows(nk, m, n1, -step, rows, True, d1, n1, beta, W, ld)
         k += m
         batch += 1
         if s.stop:
@@ -1585,7 +1622,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
         try:
             return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
                                      batch_offset, mu, nesterov, velocity, status, by_cols,
-                                     inputs_suit(&net, mbs, plain))
+                                     inputs_suit(&net, mbs))
         finally:
             if first_t:
                 with nogil:
@@ -1714,7 +1751,8 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t n_work = (cap * (lay.act_total + 2 * lay.max_width) + lay.act_total
                               + (mbs * lay.sizes[0] if by_cols else 0))
-    cdef Py_ssize_t n_grad = 1 if by_cols or by_inputs else lay.n_params
+    cdef Py_ssize_t n_grad = (1 if by_cols or (by_inputs and not (mu > 0 or nesterov))
+                              else lay.n_params)
     cdef floating[::1] work0 = np.empty(n_work, dtype=dtype)
     cdef floating[::1] work1 = np.empty(
         1 if by_cols else cap * lay.sizes[1] if by_inputs else n_work, dtype=dtype)

@@ -268,11 +268,11 @@ def test_bad_options_are_refused_before_any_work(kw, message):
     assert np.array_equal(theta, before)
 
 
-# Two threads split a mini-batch by its rows, or, for plain SGD and
-# mini-batches up to 128, by layer 1's neurons (a wide first layer, rows of
-# more than 1 KB: WIDE, in both dtypes) or by its inputs (a narrow first
-# layer of 64 inputs or more, with our kernels: INPUTS, from mini-batches
-# of 4).  NARROW, with 20 inputs, is split by rows.
+# Two threads split a mini-batch by its rows, or, for mini-batches up to
+# 128, by layer 1's neurons (plain SGD on a wide first layer, rows of more
+# than 1 KB: WIDE, in both dtypes) or by its inputs (any update rule on a
+# narrow first layer of 64 inputs or more, with our kernels: INPUTS, from
+# mini-batches of 4).  NARROW, with 20 inputs, is split by rows.
 NARROW, WIDE, INPUTS = (20, 12, 7, 5), (40, 300, 7, 5), (96, 12, 7, 5)
 SHAPE_IDS = {NARROW: "narrow", WIDE: "wide", INPUTS: "inputs"}
 
@@ -288,7 +288,8 @@ def test_each_problem_takes_its_split():
             assert _core._two_thread_split(list(INPUTS), mbs, single, True) == by_inputs
         assert _core._two_thread_split(list(INPUTS), 3, single, True) == "rows"
         assert _core._two_thread_split(list(INPUTS), 129, single, True) == "rows"
-        assert _core._two_thread_split(list(INPUTS), 64, single, False) == "rows"
+        # momentum and dropout split by inputs too, not by neurons
+        assert _core._two_thread_split(list(INPUTS), 64, single, False) == by_inputs
 
 
 def _split_problem(seed, n=203, sizes=NARROW):
@@ -306,15 +307,16 @@ OTHERS = [{"mu": 0.9, "l1": 1.0}, {"mu": 0.5, "nesterov": True}, {"dropout": 0.4
 
 @pytest.mark.parametrize("shape, options",
                          [(NARROW, o) for o in PLAIN + OTHERS]
-                         + [(shape, o) for shape in (WIDE, INPUTS) for o in PLAIN],
+                         + [(shape, o) for shape in (WIDE, INPUTS) for o in PLAIN]
+                         + [(INPUTS, o) for o in OTHERS],
                          ids=lambda v: SHAPE_IDS[v] if isinstance(v, tuple)
                          else ",".join(v) or "plain")
 @pytest.mark.parametrize("mbs", [2, 3, 10, 64, 203, 500])
 def test_two_threads_take_the_same_steps(shape, options, mbs):
     """Every mini-batch size (odd ones leave thread 1 the smaller half; the
     last mini-batch may hold one example, which thread 0 takes alone) and
-    every option, split by rows, or (plain SGD, up to 128 examples) by
-    neurons (the wide network) or inputs (INPUTS): the same parameters and
+    every option, split by rows, or (up to 128 examples) by neurons (plain
+    SGD on the wide network) or inputs (INPUTS): the same parameters and
     velocities as one thread, up to rounding, and the same result on every
     run (the split is fixed).  (With momentum the wide network's steps at mini-batch 2 are
     chaotic: one thread and two drift apart by 1e-8; they are compared on

@@ -214,8 +214,9 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
 #: at 784-30-10 and 784-100-10: slower at mini-batches 10 and 20, faster at
 #: 50).  The splits by the first layer's inputs or neurons hand over far
 #: less, and win from the smallest mini-batches they take (784-30-10 and
-#: 784-100-10 by inputs at 4: 0.69-0.88x one thread's time; 784-800-10 by
-#: neurons at 2 and 10: 0.13-0.87x).
+#: 784-100-10 by inputs at 4: 0.69-0.88x one thread's time, and at 10 with
+#: momentum 0.44-0.53x, with dropout 0.68-0.73x; 784-800-10 by neurons at 2
+#: and 10: 0.13-0.87x).
 SPLIT_MIN_BATCH = 32
 
 
@@ -231,7 +232,8 @@ def two_thread_split(sizes, mini_batch_size, dtype=np.float64, plain=True) -> st
     """How ``sgd_epoch(threads=2)`` splits mini-batches of this size for a
     network of these sizes: ``"rows"`` (each thread takes half of the
     examples), ``"inputs"`` or ``"neurons"`` (half of the first layer's
-    inputs or neurons).  ``plain``: no momentum, and no dropout."""
+    inputs or neurons).  ``plain``: no momentum, and no dropout (the split
+    by neurons takes plain SGD only; the one by inputs, any update rule)."""
     return _core._two_thread_split(list(sizes), int(mini_batch_size),
                                    _float_dtype(dtype) == np.float32, bool(plain))
 
