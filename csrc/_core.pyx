@@ -167,6 +167,12 @@ cdef extern from "nncore_kernels.h":
                        double a, double s) nogil
     void nncore_step_s(float *x, const float *g, const float *g2, Py_ssize_t n,
                        float a, float s) nogil
+    void nncore_momentum_d(double *x, double *v, const double *g, Py_ssize_t n,
+                           int weights, double mu, double cg, double c2, double c1,
+                           double a, double b) nogil
+    void nncore_momentum_s(float *x, float *v, const float *g, Py_ssize_t n,
+                           int weights, float mu, float cg, float c2, float c1,
+                           float a, float b) nogil
     void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
     void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
 
@@ -800,6 +806,18 @@ cdef floating *backward(const Net *net, floating *theta, floating *grad, Py_ssiz
     return delta
 
 
+cdef inline void vector_momentum(floating *x, floating *v, const floating *g,
+                                 Py_ssize_t n, bint weights, floating mu, floating cg,
+                                 floating c2, floating c1, floating a,
+                                 floating b) noexcept nogil:
+    """momentum_step's loops over n weights (or biases) in one vector pass
+    (nncore_kernels.h)."""
+    if floating is float:
+        nncore_momentum_s(x, v, g, n, weights, mu, cg, c2, c1, a, b)
+    else:
+        nncore_momentum_d(x, v, g, n, weights, mu, cg, c2, c1, a, b)
+
+
 cdef void momentum_step(const Net *net, floating *theta, floating *vel,
                         const floating *grad, Py_ssize_t m, double eta,
                         double l2, double l1, double n, double mu,
@@ -823,7 +841,15 @@ cdef void momentum_step(const Net *net, floating *theta, floating *vel,
     cdef floating fmu = <floating> mu
     cdef floating a = <floating> (1.0 + mu) if nesterov else <floating> 1.0
     cdef floating b = fmu if nesterov else <floating> 0.0
-    cdef Py_ssize_t nw = min(net.n_weights, hi)
+    cdef Py_ssize_t nw = min(net.n_weights, hi), b0 = max(lo, net.n_weights)
+    if use_kernels:  # the same, in one vector pass per part
+        if nw > lo:
+            vector_momentum(theta + lo, vel + lo, grad + lo, nw - lo, True, fmu,
+                            c_grad, c_l2, c_l1, a, b)
+        if hi > b0:
+            vector_momentum(theta + b0, vel + b0, grad + b0, hi - b0, False, fmu,
+                            c_grad, c_l2, c_l1, a, b)
+        return
     if c_l1 != 0:
         for i in range(lo, nw):
             w = theta[i]

@@ -307,6 +307,45 @@ NNCORE_TARGET static void nncore_step_##SFX(T *x, const T *g, const T *g2,     \
 NNCORE_STEP(double, __m512d, __mmask8, d, 8, pd)
 NNCORE_STEP(float, __m512, __mmask16, s, 16, ps)
 
+/* The momentum step (the core's momentum_step, in the same order of
+   operations) over n parameters: with weights != 0, for weights,
+       v' = mu v - (cg g + c2 x + c1 sgn(x)),
+   else (biases) v' = mu v - cg g; then x <- x + a v' - b v, v <- v'. */
+#define NNCORE_MOMENTUM(T, V, MASK, SFX, LANES, PS)                           \
+NNCORE_TARGET static void nncore_momentum_##SFX(T *x, T *v, const T *g,        \
+        ptrdiff_t n, int weights, T mu, T cg, T c2, T c1, T a, T b) {            \
+    const V vmu = _mm512_set1_##PS(mu), vcg = _mm512_set1_##PS(cg);           \
+    const V vc2 = _mm512_set1_##PS(c2), vc1 = _mm512_set1_##PS(c1);           \
+    const V va = _mm512_set1_##PS(a), vb = _mm512_set1_##PS(b);                \
+    const V zero = _mm512_setzero_##PS(), one = _mm512_set1_##PS((T) 1.0);     \
+    const V minus = _mm512_set1_##PS((T) -1.0);                                 \
+    ptrdiff_t i;                                                                 \
+    for (i = 0; i < n; i += LANES) {                                             \
+        MASK m = n - i >= LANES ? (MASK) ~(MASK) 0                               \
+                                : (MASK) ((1u << (n - i)) - 1);                  \
+        V xv = _mm512_maskz_loadu_##PS(m, x + i);                                \
+        V vo = _mm512_maskz_loadu_##PS(m, v + i);                                \
+        V r = _mm512_mul_##PS(vcg, _mm512_maskz_loadu_##PS(m, g + i));          \
+        if (weights) {                                                           \
+            r = _mm512_add_##PS(r, _mm512_mul_##PS(vc2, xv));                    \
+            if (c1 != 0) {                                                       \
+                V sg = _mm512_mask_blend_##PS(                                   \
+                    _mm512_cmp_##PS##_mask(xv, zero, _CMP_GT_OQ), zero, one);    \
+                sg = _mm512_mask_blend_##PS(                                     \
+                    _mm512_cmp_##PS##_mask(xv, zero, _CMP_LT_OQ), sg, minus);    \
+                r = _mm512_add_##PS(r, _mm512_mul_##PS(vc1, sg));                \
+            }                                                                    \
+        }                                                                        \
+        V vn = _mm512_sub_##PS(_mm512_mul_##PS(vmu, vo), r);                     \
+        _mm512_mask_storeu_##PS(v + i, m, vn);                                   \
+        _mm512_mask_storeu_##PS(x + i, m, _mm512_sub_##PS(                       \
+            _mm512_add_##PS(xv, _mm512_mul_##PS(va, vn)), _mm512_mul_##PS(vb, vo))); \
+    }                                                                            \
+}
+
+NNCORE_MOMENTUM(double, __m512d, __mmask8, d, 8, pd)
+NNCORE_MOMENTUM(float, __m512, __mmask16, s, 16, ps)
+
 #else  /* no kernels: the callers use BLAS */
 #define NNCORE_HAVE_KERNELS 0
 static int nncore_kernels_available(void) { return 0; }
@@ -329,6 +368,16 @@ static void nncore_step_d(double *x, const double *g, const double *g2, ptrdiff_
 static void nncore_step_s(float *x, const float *g, const float *g2, ptrdiff_t n,
         float a, float s) {
     (void) x; (void) g; (void) g2; (void) n; (void) a; (void) s;
+}
+static void nncore_momentum_d(double *x, double *v, const double *g, ptrdiff_t n,
+        int weights, double mu, double cg, double c2, double c1, double a, double b) {
+    (void) x; (void) v; (void) g; (void) n; (void) weights; (void) mu; (void) cg;
+    (void) c2; (void) c1; (void) a; (void) b;
+}
+static void nncore_momentum_s(float *x, float *v, const float *g, ptrdiff_t n,
+        int weights, float mu, float cg, float c2, float c1, float a, float b) {
+    (void) x; (void) v; (void) g; (void) n; (void) weights; (void) mu; (void) cg;
+    (void) c2; (void) c1; (void) a; (void) b;
 }
 static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
 static void nncore_sigmoid_s(float *x, ptrdiff_t n) { (void) x; (void) n; }
