@@ -288,14 +288,16 @@ cdef inline bint first_transposed(Py_ssize_t width, Py_ssize_t mbs,
     """Whether an epoch computes on a working copy of theta that holds
     layer 1 transposed, (in, out), its rows padded to whole vectors (see
     working_copy), which puts its forward product, as its weight gradient
-    X^T . delta, in our kernel's broadcast form: from mini-batches of 4
-    (below, BLAS's matrix-vector code is faster), for layers up to 1 KB
-    a row (four register tiles; larger mini-batches pass in chunks, see
+    X^T . delta, in our kernel's broadcast form: for layers up to 1 KB a
+    row (four register tiles; larger mini-batches pass in chunks, see
     chunked_gradient), and for any layer with mini-batches up to 16
     (measured on 784-h-10 epochs as kernel_suits; beyond these, BLAS's
-    blocking for wide products wins)."""
+    blocking for wide products wins).  In float32, from mini-batches of 2:
+    at 1, BLAS's matrix-vector code took 0.75-0.87x our kernel's time
+    (784-30-10, 784-100-10); in float64 our kernel's took 0.81-0.93x BLAS's
+    there, and at 2 and 3 0.57-0.97x in both (784-800-10 at 2: 0.57-0.60x)."""
     cdef Py_ssize_t row = width * (4 if single else 8)
-    return use_kernels and mbs >= 4 and (row <= 1024 or mbs <= 16)
+    return use_kernels and mbs >= (2 if single else 1) and (row <= 1024 or mbs <= 16)
 
 
 cdef inline void bcast_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
@@ -1256,7 +1258,7 @@ cdef inline bint inputs_suit(const Net *net, Py_ssize_t mbs) noexcept nogil:
     momentum each thread steps its own rows of W1^T (and thread 0 the rest)
     from gradients written first; dropout's masks are thread 0's."""
     return (net.first_t and net.n_layers >= 3 and net.sizes[0] >= 64
-            and mbs <= CHUNKED_ABOVE)
+            and 2 <= mbs <= CHUNKED_ABOVE)
 
 
 cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:

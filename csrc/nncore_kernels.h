@@ -56,38 +56,53 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
         ptrdiff_t off, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,           \
         MASK last, T alpha, T beta, int first, const T *const *ahead,            \
         int n_ahead) {                                                           \
-    V acc[PR][NV];                                                               \
+    /* a small tile keeps K sums of alternate q, so that K * PR * NV     \
+       chains of multiply-adds hide the instruction's latency */         \
+    enum { K = PR * NV <= 2 ? 4 : PR * NV <= 6 ? 2 : 1 };                        \
+    V acc[K][PR][NV];                                                            \
     const T *rp[PR];                                                             \
+    ptrdiff_t q = 0;                                                             \
     if (!BYQ) {                                                                  \
         _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                    \
             rp[p] = rows[p] + off;                                               \
     }                                                                            \
+    _Pragma("GCC unroll 16") for (int k = 0; k < K; k++)                          \
     _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                         \
     _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                         \
-        acc[p][v] = NNCORE_ZERO_##SFX();                                         \
-    for (ptrdiff_t q = 0; q < qn; q++) {                                         \
-        V r[NV];                                                                 \
-        const T *sq = BYQ ? rows[q] + off : (const T *) 0;                       \
-        /* the next tile's rows of S, a cache line each LANES steps */           \
-        if (!BYQ && (q & (LANES - 1)) == 0)                                      \
-            for (int a = 0; a < n_ahead; a++)                                    \
-                __builtin_prefetch(ahead[a] + off + q, 0, 3);                    \
-        _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                     \
-            r[v] = (v == NV - 1)                                                 \
-                ? NNCORE_MLOAD_##SFX(last, R + q * ldr + LANES * v)              \
-                : NNCORE_LOAD_##SFX(R + q * ldr + LANES * v);                    \
-        _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++) {                   \
-            V s = NNCORE_SET1_##SFX(BYQ ? sq[p] : rp[p][q]);                     \
+        acc[k][p][v] = NNCORE_ZERO_##SFX();                                      \
+    for (; q < qn; q += K) {                                                     \
+        int kn = qn - q < K ? (int) (qn - q) : K;                                \
+        _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                    \
+            V r[NV];                                                             \
+            ptrdiff_t qk = q + k;                                                \
+            const T *sq;                                                         \
+            if (k >= kn) break;                                                  \
+            sq = BYQ ? rows[qk] + off : (const T *) 0;                           \
+            /* the next tile's rows of S, a cache line each LANES steps */       \
+            if (!BYQ && (qk & (LANES - 1)) == 0)                                 \
+                for (int a = 0; a < n_ahead; a++)                                \
+                    __builtin_prefetch(ahead[a] + off + qk, 0, 3);               \
             _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
-                acc[p][v] = NNCORE_FMA_##SFX(s, r[v], acc[p][v]);                \
+                r[v] = (v == NV - 1)                                             \
+                    ? NNCORE_MLOAD_##SFX(last, R + qk * ldr + LANES * v)         \
+                    : NNCORE_LOAD_##SFX(R + qk * ldr + LANES * v);               \
+            _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++) {               \
+                V s = NNCORE_SET1_##SFX(BYQ ? sq[p] : rp[p][qk]);                \
+                _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)             \
+                    acc[k][p][v] = NNCORE_FMA_##SFX(s, r[v], acc[k][p][v]);      \
+            }                                                                    \
         }                                                                        \
     }                                                                            \
+    _Pragma("GCC unroll 4") for (int k = 1; k < K; k++)                          \
+    _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                         \
+    _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                         \
+        acc[0][p][v] = NNCORE_ADD_##SFX(acc[0][p][v], acc[k][p][v]);            \
     V va = NNCORE_SET1_##SFX(alpha), vb = NNCORE_SET1_##SFX(beta);               \
     _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                         \
     _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) {                       \
         MASK mk = (v == NV - 1) ? last : (MASK) ~(MASK) 0;                       \
         T *c = C + p * ldc + LANES * v;                                          \
-        V x = NNCORE_MUL_##SFX(va, acc[p][v]);                                   \
+        V x = NNCORE_MUL_##SFX(va, acc[0][p][v]);                                \
         if (!first)                                                              \
             x = NNCORE_ADD_##SFX(x, NNCORE_MLOAD_##SFX(mk, c));                  \
         else if (beta != 0)                                                      \

@@ -272,7 +272,7 @@ def test_bad_options_are_refused_before_any_work(kw, message):
 # 128, by layer 1's neurons (plain SGD on a wide first layer, rows of more
 # than 1 KB: WIDE, in both dtypes) or by its inputs (any update rule on a
 # narrow first layer of 64 inputs or more, with our kernels: INPUTS, from
-# mini-batches of 4).  NARROW, with 20 inputs, is split by rows.
+# mini-batches of 2).  NARROW, with 20 inputs, is split by rows.
 NARROW, WIDE, INPUTS = (20, 12, 7, 5), (40, 300, 7, 5), (96, 12, 7, 5)
 SHAPE_IDS = {NARROW: "narrow", WIDE: "wide", INPUTS: "inputs"}
 
@@ -284,9 +284,9 @@ def test_each_problem_takes_its_split():
         assert _core._two_thread_split(list(WIDE), 129, single, True) == "rows"
         assert _core._two_thread_split(list(WIDE), 64, single, False) == "rows"
         assert _core._two_thread_split(list(NARROW), 64, single, True) == "rows"
-        for mbs in (4, 10, 64, 128):
+        for mbs in (2, 3, 4, 10, 64, 128):
             assert _core._two_thread_split(list(INPUTS), mbs, single, True) == by_inputs
-        assert _core._two_thread_split(list(INPUTS), 3, single, True) == "rows"
+        assert _core._two_thread_split(list(INPUTS), 1, single, True) == "rows"
         assert _core._two_thread_split(list(INPUTS), 129, single, True) == "rows"
         # momentum and dropout split by inputs too, not by neurons
         assert _core._two_thread_split(list(INPUTS), 64, single, False) == by_inputs
