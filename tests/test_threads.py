@@ -107,3 +107,30 @@ def test_two_networks_train_in_parallel_threads_as_they_would_alone():
             t.join()
     for a, b in zip(out, alone):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kw", [dict(momentum=0.9), dict(momentum=0.5, nesterov=True, l1=1.0),
+                                dict(dropout=0.3), dict(dropout=0.2, momentum=0.7)])
+def test_momentum_and_dropout_take_two_threads_where_they_pay(kw):
+    """Ten examples a mini-batch on a first layer of 96 inputs: SGD's
+    automatic choice takes two threads (split by the first layer's inputs,
+    where the CPU has the kernels for it) for every update rule, and they
+    reach one thread's weights, velocities and history up to rounding."""
+    rng = np.random.default_rng(1)
+    X, y = rng.random((400, 96)), rng.integers(0, 5, 400)
+    sizes = [96, 12, 5]
+    split = nncore.native.two_thread_split(sizes, 10, np.float64, plain=False)
+    assert split == ("inputs" if nncore._core.kernels() == "avx512" else "rows")
+    two = 2 if nncore.native.usable_cpus() >= 2 and split == "inputs" else 1
+    assert nncore.native.epoch_threads(None, 10, sizes, np.float64, plain=False) == two
+    nets, hists = [], []
+    for threads in (1, None):
+        net = nncore.Network(sizes, seed=9)
+        hists.append(net.SGD((X, y), 3, 10, 0.3, lmbda=1.0, evaluation_data=(X, y),
+                             monitor_evaluation_cost=True, threads=threads,
+                             verbose=False, **kw))
+        nets.append(net)
+    np.testing.assert_allclose(nets[1].parameters, nets[0].parameters, rtol=1e-11, atol=1e-12)
+    if kw.get("momentum"):
+        np.testing.assert_allclose(nets[1]._velocity, nets[0]._velocity, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hists[1].evaluation_cost, hists[0].evaluation_cost, rtol=1e-11)
