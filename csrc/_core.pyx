@@ -979,7 +979,6 @@ cdef struct Shared:
     unsigned fp_mode             # thread 0's caller's floating-point mode
 
 
-
 cdef void check_signals(Shared *s) noexcept nogil:
     """On thread 0 (the main thread): a pending signal's exception (Ctrl-C)
     is kept for the caller, and both threads stop after this mini-batch.
