@@ -58,8 +58,9 @@ cdef extern from *:
        runs with subnormal results flushed to zero and subnormal operands
        read as zero (SSE's FTZ and DAZ bits); it restores the caller's mode
        when it returns and whenever Python code may run in between (signal
-       handlers).  Values below the normal range add nothing visible to any
-       normal number, so only the time changes.  Elsewhere this is a no-op. */
+       handlers).  A subnormal number changes a sum only when multiplied by
+       one above about 1e30 (float32; 1e290 in float64), which training never
+       meets, so only the time changes.  Elsewhere this is a no-op. */
     #if defined(__x86_64__) || defined(__i386__)
     #define NNCORE_FTZ_DAZ 0x8040u
     #define NNCORE_FLUSHES 1

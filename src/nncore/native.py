@@ -183,8 +183,9 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
 
     While it runs, the epoch flushes subnormal numbers to zero (on x86:
     they cost float32 epochs of saturated networks up to 1.6x their time;
-    no normal number changes by them); the caller's floating-point mode is
-    restored on return and while Python code such as a signal handler runs.
+    they change a result only through a weight above about 1e30, or 1e290
+    in float64); the caller's floating-point mode is restored on return and
+    while Python code such as a signal handler runs.
     """
     dt = _float_dtype(theta.dtype)
     if not (theta.flags.c_contiguous and theta.flags.writeable):
