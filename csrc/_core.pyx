@@ -174,6 +174,17 @@ cdef extern from "nncore_kernels.h":
     void nncore_momentum_s(float *x, float *v, const float *g, Py_ssize_t n,
                            int weights, float mu, float cg, float c2, float c1,
                            float a, float b) nogil
+    int NNCORE_FUSE_MAX
+    void nncore_step_forward_d(Py_ssize_t P, Py_ssize_t N, int m, const double *XT,
+                               const double *D, Py_ssize_t ldd, double alpha,
+                               double beta, const double *XTn, double *W,
+                               Py_ssize_t ldw, double *Z, Py_ssize_t ldz,
+                               const double **ahead, int n_ahead) nogil
+    void nncore_step_forward_s(Py_ssize_t P, Py_ssize_t N, int m, const float *XT,
+                               const float *D, Py_ssize_t ldd, float alpha,
+                               float beta, const float *XTn, float *W,
+                               Py_ssize_t ldw, float *Z, Py_ssize_t ldz,
+                               const float **ahead, int n_ahead) nogil
     void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
     void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
 
@@ -212,6 +223,7 @@ cdef enum:
     # keeps each block's activations in cache).
     FORWARD_BLOCK = 512
     MAX_LAYERS = 64
+    NNCORE_FUSE_MAX_C = 12       # = NNCORE_FUSE_MAX (nncore_kernels.h)
     # Mini-batches between two looks at pending signals (Ctrl-C) while
     # training on the main thread.
     SIGNAL_EVERY = 16
@@ -443,13 +455,36 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
         use_kernels = saved
 
 
-def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain):
+def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1] D,
+                 double beta, const floating[:, ::1] XTn, floating[:, ::1] W,
+                 floating[:, ::1] Z):
+    """The fused step of a transposed first layer and the next forward
+    product (see nncore_kernels.h): W <- beta W + alpha XT . D, then
+    Z = XTn^T . W, with XT and XTn (P, m) the two mini-batches' inputs
+    packed by input, D (m, N), W (P, N), Z (m, N), 1 <= m <= 12.  For
+    tests and benchmarks; only where the CPU has the core's kernels."""
+    cdef Py_ssize_t P = W.shape[0], N = W.shape[1], m = XT.shape[1]
+    if not nncore_kernels_available():
+        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
+    if not 1 <= m <= NNCORE_FUSE_MAX:
+        raise ValueError(f"m must lie in [1, {NNCORE_FUSE_MAX}], got {m}")
+    if (XT.shape[0] != P or XTn.shape[0] != P or XTn.shape[1] != m
+            or D.shape[0] != m or D.shape[1] != N or Z.shape[0] != m or Z.shape[1] != N):
+        raise ValueError("shapes do not match: XT and XTn (P, m), D and Z (m, N), W (P, N)")
+    if P == 0 or N == 0:
+        return
+    with nogil:
+        step_forward1(P, N, m, &XT[0, 0], &D[0, 0], <floating> alpha, <floating> beta,
+                      &XTn[0, 0], &W[0, 0], N, &Z[0, 0], NULL, 0)
+
+
+def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain, double l1=0.0):
     """How sgd_epoch(threads=2) splits the mini-batches of mbs examples for
     this network: "rows", or "neurons" or "inputs" of layer 1 (plain: no
     momentum and no dropout, which the split by neurons needs)."""
     cdef _Layout lay = _Layout(sizes)
     cdef Net net = lay.net(SIGMOID, SIGMOID, QUADRATIC)
-    if cols_suit(&net, mbs, plain, single):
+    if cols_suit(&net, mbs, plain, single, l1):
         return "neurons"
     net.first_t = first_transposed(lay.sizes[1], mbs, single)
     return "inputs" if inputs_suit(&net, mbs) else "rows"
@@ -914,6 +949,47 @@ cdef void plain_step(const Net *net, floating *theta, const floating *grad,
         theta[i] = theta[i] - step * grad[i]
 
 
+cdef inline bint fused_suits(const Net *net, Py_ssize_t mbs, bint plain,
+                             double l1) noexcept nogil:
+    """Whether a one-thread epoch takes layer 1's steps fused with the next
+    mini-batch's forward product (step_forward): plain SGD without L1, a
+    hidden layer, mini-batches of at most NNCORE_FUSE_MAX examples (their
+    deltas and sums stay in registers), on our kernels."""
+    return (use_kernels and plain and l1 == 0 and net.n_layers >= 3
+            and mbs <= NNCORE_FUSE_MAX)
+
+
+cdef inline void step_forward1(Py_ssize_t P, Py_ssize_t N, Py_ssize_t m,
+                               const floating *XT, const floating *D, floating alpha,
+                               floating beta, const floating *XTn, floating *W,
+                               Py_ssize_t ldw, floating *Z, const floating **ahead,
+                               Py_ssize_t n_ahead) noexcept nogil:
+    """W <- beta W + alpha XT . D, then Z = XTn^T . W (nncore_kernels.h):
+    layer 1's step (W its transposed weights, D its delta, XT the mini-
+    batch's inputs packed by input, m to an input) fused with the next
+    mini-batch's weighted inputs (from XTn, packed alike); the n_ahead rows
+    ahead[i] (of P inputs) are fetched into cache meanwhile."""
+    if floating is float:
+        nncore_step_forward_s(P, N, <int> m, XT, D, N, alpha, beta, XTn, W, ldw, Z, N,
+                              ahead, <int> n_ahead)
+    else:
+        nncore_step_forward_d(P, N, <int> m, XT, D, N, alpha, beta, XTn, W, ldw, Z, N,
+                              ahead, <int> n_ahead)
+
+
+cdef inline void pack_inputs(floating *XT, const floating *X, const Py_ssize_t *order,
+                             Py_ssize_t m, Py_ssize_t count, Py_ssize_t ld) noexcept nogil:
+    """XT[p*m + q] = X[order[q]*ld + p] for p < count: m input rows packed
+    by input (written in order, each row read in order)."""
+    cdef Py_ssize_t p, q
+    cdef const floating *rows[NNCORE_FUSE_MAX_C]
+    for q in range(m):
+        rows[q] = X + order[q] * ld
+    for p in range(count):
+        for q in range(m):
+            XT[p * m + q] = rows[q][p]
+
+
 cdef void working_copy(const Net *net, floating *theta, floating *work,
                        bint into) noexcept nogil:
     """Copy parameters (or velocities) between network2's layout (theta)
@@ -977,6 +1053,8 @@ cdef struct Shared:
     Py_ssize_t col_lo[2]         # thread t's neurons or inputs of layer 1:
     Py_ssize_t col_hi[2]         # [col_lo[t], col_hi[t])
     void *delta1                 # layer 1's delta, from thread 0 to both
+    bint fuse                    # epoch_inputs: steps fused with the next sums
+    void *xt[2]                  # ... per thread: two mini-batches' inputs, packed
     unsigned fp_mode             # thread 0's caller's floating-point mode
 
 
@@ -1139,17 +1217,20 @@ cdef inline Py_ssize_t cols_split(Py_ssize_t n1) noexcept nogil:
 
 
 cdef inline bint cols_suit(const Net *net, Py_ssize_t mbs, bint plain,
-                           bint single) noexcept nogil:
+                           bint single, double l1) noexcept nogil:
     """Whether a two-thread epoch splits by layer 1's neurons (above): plain
     SGD (no momentum, no dropout), a hidden layer, mini-batches up to 128
     (above, summing the gradient costs less than the extra barrier and the
     narrower products: measured on 784-800-10 at 32, 100, 300 and 1000),
     layer 1 wider than our kernel's 1 KB rows (it is computed by BLAS, in
     network2's layout) and holding four times the weights of the layers
-    above it or more."""
+    above it or more -- unless the split by inputs takes fused steps
+    (fused_suits, 64 inputs or more): 784-800-10 at mini-batch 10 took
+    0.52x the split by neurons' time so in float64, 0.34x in float32."""
     cdef Py_ssize_t l, above = 0
     if (not plain or net.n_layers < 3 or mbs > 128
-            or net.sizes[1] * (4 if single else 8) <= 1024):
+            or net.sizes[1] * (4 if single else 8) <= 1024
+            or (fused_suits(net, mbs, plain, l1) and net.sizes[0] >= 64)):
         return False
     for l in range(2, net.n_layers):
         above += net.sizes[l - 1] * net.sizes[l]
@@ -1288,7 +1369,16 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef floating step, beta
     cdef Py_ssize_t k = 0, m, i, l, batch = s.batch_offset
+    # with s.fuse (plain SGD without L1, mini-batches up to NNCORE_FUSE_MAX)
+    # a step of this thread's rows computes its part of the next mini-
+    # batch's sums, as the one-thread epoch does (step_forward1)
+    cdef floating *Zt
+    cdef floating *XTc = <floating *> s.xt[t]
+    cdef floating *XTn = XTc + nk * s.mbs if s.fuse else NULL
+    cdef floating *swap
+    cdef bint z_ready = False
     carve(work, net, s.mbs, 1, acts)
+    Zt = acts[1] if t == 0 else Z1
     delta = acts[L - 1] + s.mbs * n_last
     spare = delta + s.mbs * s.max_width
     mask_base = spare + s.mbs * s.max_width
@@ -1304,8 +1394,9 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             for l in range(1, L - 1):
                 dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
         # this thread's part of layer 1's weighted input, every row
-        bcast_rows(m, nk, n1, <floating> 1.0, rows, False, W, ld, <floating> 0.0,
-                   acts[1] if t == 0 else Z1, n1)
+        if not z_ready:
+            bcast_rows(m, nk, n1, <floating> 1.0, rows, False, W, ld, <floating> 0.0,
+                       Zt, n1)
         nncore_barrier_wait(&s.bar)
         if t == 0:
             # a pending signal stops both threads after this mini-batch (stop
@@ -1339,6 +1430,18 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
                        grad + w_lo, ld)
             momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda, s.l1,
                           s.n, s.mu, s.nesterov, w_lo, w_lo + nk * ld)
+        elif s.fuse and m == s.mbs and k + 2 * m <= s.total:
+            if not z_ready:
+                pack_inputs(XTc, X + k0, &s.order[k], m, nk, n0)
+            pack_inputs(XTn, X + k0, &s.order[k + m], m, nk, n0)
+            l = min(m, s.total - (k + 2 * m))  # rows of the one after
+            for i in range(l):
+                rows[i] = X + s.order[k + 2 * m + i] * n0 + k0
+            step_forward1(nk, n1, m, XTc, d1, -step, w_scale, XTn, W, ld, Zt, rows, l)
+            swap = XTc
+            XTc = XTn
+            XTn = swap
+            z_ready = True
         else:
             beta = w_scale
             if l1_step != 0:  # (over the zero padding too)
@@ -1346,6 +1449,7 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
                     W[i] = w_scale * W[i] - l1_step * sgn(W[i])
                 beta = 1
             bcast_rows(nk, m, n1, -step, rows, True, d1, n1, beta, W, ld)
+            z_ready = False
         k += m
         batch += 1
         if s.stop:
@@ -1628,8 +1732,12 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     # from here on theta, velocity and lay are the copy's, and the caller's
     # arrays receive the result on every return
     cdef bint plain = not use_momentum and not (dropout > 0 and L > 2)
-    cdef bint by_cols = threads == 2 and cols_suit(&net, mbs, plain, floating is float)
-    cdef bint first_t = first_transposed(lay.sizes[1], mbs, floating is float) and not by_cols
+    cdef bint by_cols = threads == 2 and cols_suit(&net, mbs, plain, floating is float, l1)
+    # one thread fuses layer 1's steps with the next forward product where
+    # they suit (fused_suits), on the transposed copy in both dtypes
+    cdef bint fuse = (threads == 1 or mbs < 2) and fused_suits(&net, mbs, not use_momentum, l1)
+    cdef bint first_t = ((first_transposed(lay.sizes[1], mbs, floating is float) or fuse)
+                         and not by_cols)
     cdef floating[::1] user_theta = theta
     cdef floating[::1] user_vel = velocity
     cdef Py_ssize_t lanes = 64 // sizeof(floating)
@@ -1677,6 +1785,18 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating w_scale = <floating> (1.0 - eta * lmbda / n)
     cdef floating l1_step = <floating> (eta * l1 / n)
     cdef Py_ssize_t j
+    # with fuse: two mini-batches' inputs packed by input (this one's, the next's)
+    xt_arr = np.empty(2 * n_in * mbs if fuse else 1, dtype=dtype)
+    cdef floating[::1] xt = xt_arr
+    cdef floating *XTc = &xt[0]
+    cdef floating *XTn = &xt[0] + n_in * mbs if fuse else NULL
+    cdef floating *swap
+    cdef floating *d1
+    cdef floating *W1 = &theta[0] + net.w_off[0]
+    cdef floating *b1 = &theta[0] + net.b_off[0]
+    cdef Py_ssize_t n1 = lay.sizes[1]
+    cdef floating step
+    cdef bint z_ready = False    # acts[1] holds this mini-batch's layer-1 sums
     cdef bint finite = True
     cdef bint watch_signals = threading.current_thread() is threading.main_thread()
     cdef object pending = None
@@ -1698,45 +1818,83 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
         batch = batch_offset
         while k < total:
             m = min(mbs, total - k)
-            # our kernel reads the mini-batch's rows where they lie; for BLAS
-            # they are gathered once, and it reads them from cache
-            rows0 = direct_rows(&net, &X[0, 0], &order[k], m, rows)
-            if rows0 == NULL:
-                for i in range(m):
-                    memcpy(acts[0] + i * n_in, &X[order[k + i], 0], n_in * sizeof(floating))
-                for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
-                    nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
+            step = <floating> (eta / m)
             if use_dropout:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], seed, batch, l, lay.sizes[l], dropout)
-            if rows0 != NULL and m > CHUNKED_ABOVE:
-                if not chunked_gradient(&net, &theta[0], grad, &Y[0, 0], &order[k], m,
-                                        rows0, acts, delta, spare,
-                                        masks if use_dropout else NULL):
-                    finite = False
-                    break
-                if use_momentum:
-                    momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
-                                  <double> n, mu, nesterov, 0, lay.n_params)
-                else:
-                    plain_step(&net, &theta[0], grad, w_scale, l1_step,
-                               <floating> (eta / m), 0, lay.n_params)
-            else:
-                forward(&net, &theta[0], acts[0], m, acts, NULL,
-                        masks if use_dropout else NULL, rows0)
+            if fuse and m == mbs:
+                # layer 1's sums come from the last mini-batch's step (or
+                # are computed here), its step computes the next one's
+                if not z_ready:
+                    pack_inputs(XTc, &X[0, 0], &order[k], m, n_in, n_in)
+                    bcast(m, n_in, n1, <floating> 1.0, XTc, 1, m, W1, net.ld1,
+                          <floating> 0.0, acts[1], n1)
+                activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL)
+                if use_dropout:
+                    for i in range(m):
+                        for j in range(n1):
+                            acts[1][i * n1 + j] = acts[1][i * n1 + j] * masks[1][j]
+                forward(&net, &theta[0], acts[1], m, acts, NULL,
+                        masks if use_dropout else NULL, NULL, 2)
                 output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
                 if not all_finite(delta, m * lay.sizes[L - 1]):
                     finite = False
                     break
-                if use_momentum:
-                    backward(&net, &theta[0], grad, m, acts, delta, spare,
-                             masks if use_dropout else NULL, 1, 0, 0, rows0)
-                    momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
-                                  <double> n, mu, nesterov, 0, lay.n_params)
+                d1 = backward(&net, &theta[0], NULL, m, acts, delta, spare,
+                              masks if use_dropout else NULL, w_scale, 0, step,
+                              NULL, False, 2)
+                bias_step(b1, d1, m, n1, n1, step)
+                z_ready = k + 2 * m <= total
+                if z_ready:  # the next mini-batch is as large
+                    pack_inputs(XTn, &X[0, 0], &order[k + m], m, n_in, n_in)
+                    j = min(m, total - (k + 2 * m))  # rows of the one after
+                    for i in range(j):
+                        rows[i] = &X[order[k + 2 * m + i], 0]
+                    step_forward1(n_in, n1, m, XTc, d1, -step, w_scale, XTn, W1,
+                                  net.ld1, acts[1], rows, j)
+                    swap = XTc
+                    XTc = XTn
+                    XTn = swap
                 else:
-                    backward(&net, &theta[0], NULL, m, acts, delta, spare,
-                             masks if use_dropout else NULL, w_scale, l1_step,
-                             <floating> (eta / m), rows0)
+                    bcast(n_in, m, n1, -step, XTc, m, 1, d1, n1, w_scale, W1, net.ld1)
+            else:
+                # our kernel reads the mini-batch's rows where they lie; for BLAS
+                # they are gathered once, and it reads them from cache
+                rows0 = direct_rows(&net, &X[0, 0], &order[k], m, rows)
+                if rows0 == NULL:
+                    for i in range(m):
+                        memcpy(acts[0] + i * n_in, &X[order[k + i], 0],
+                               n_in * sizeof(floating))
+                    for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
+                        nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
+                if rows0 != NULL and m > CHUNKED_ABOVE:
+                    if not chunked_gradient(&net, &theta[0], grad, &Y[0, 0], &order[k], m,
+                                            rows0, acts, delta, spare,
+                                            masks if use_dropout else NULL):
+                        finite = False
+                        break
+                    if use_momentum:
+                        momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
+                                      <double> n, mu, nesterov, 0, lay.n_params)
+                    else:
+                        plain_step(&net, &theta[0], grad, w_scale, l1_step, step, 0,
+                                   lay.n_params)
+                else:
+                    forward(&net, &theta[0], acts[0], m, acts, NULL,
+                            masks if use_dropout else NULL, rows0)
+                    output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
+                    if not all_finite(delta, m * lay.sizes[L - 1]):
+                        finite = False
+                        break
+                    if use_momentum:
+                        backward(&net, &theta[0], grad, m, acts, delta, spare,
+                                 masks if use_dropout else NULL, 1, 0, 0, rows0)
+                        momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
+                                      <double> n, mu, nesterov, 0, lay.n_params)
+                    else:
+                        backward(&net, &theta[0], NULL, m, acts, delta, spare,
+                                 masks if use_dropout else NULL, w_scale, l1_step, step,
+                                 rows0)
             k += m
             batch += 1
             if watch_signals and (batch - batch_offset) % SIGNAL_EVERY == 0 and k < total:
@@ -1787,6 +1945,11 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     cdef floating[::1] grad0 = np.zeros(n_grad, dtype=dtype)   # (padding: 0)
     cdef floating[::1] grad1 = np.zeros(n_grad, dtype=dtype)
     rows_arr = np.empty((2, cap), dtype=np.intp)
+    s.fuse = by_inputs and fused_suits(&net, mbs, not (mu > 0 or nesterov), l1)
+    xt_arr = np.empty((2, 2 * lay.sizes[0] * mbs if s.fuse else 1), dtype=dtype)
+    cdef floating[:, ::1] xt = xt_arr
+    s.xt[0] = &xt[0, 0]
+    s.xt[1] = &xt[1, 0]
     pending = []
     s.by_cols = by_cols
     s.by_inputs = by_inputs

@@ -274,7 +274,8 @@ def test_bad_options_are_refused_before_any_work(kw, message):
 # narrow first layer of 64 inputs or more, with our kernels: INPUTS, from
 # mini-batches of 2).  NARROW, with 20 inputs, is split by rows.
 NARROW, WIDE, INPUTS = (20, 12, 7, 5), (40, 300, 7, 5), (96, 12, 7, 5)
-SHAPE_IDS = {NARROW: "narrow", WIDE: "wide", INPUTS: "inputs"}
+WIDE_MANY = (96, 300, 7, 5)
+SHAPE_IDS = {NARROW: "narrow", WIDE: "wide", INPUTS: "inputs", WIDE_MANY: "wide-inputs"}
 
 
 def test_each_problem_takes_its_split():
@@ -290,6 +291,16 @@ def test_each_problem_takes_its_split():
         assert _core._two_thread_split(list(INPUTS), 129, single, True) == "rows"
         # momentum and dropout split by inputs too, not by neurons
         assert _core._two_thread_split(list(INPUTS), 64, single, False) == by_inputs
+        # a wide layer of 64 inputs or more whose steps take the next forward
+        # product (plain SGD without L1, mini-batches up to 12) is split by
+        # its inputs
+        fused = "inputs" if _core.kernels() == "avx512" else "neurons"
+        for mbs in (2, 10, 12):
+            assert _core._two_thread_split(list(WIDE_MANY), mbs, single, True) == fused
+            assert _core._two_thread_split(list(WIDE_MANY), mbs, single, True,
+                                           0.5) == "neurons"
+            assert _core._two_thread_split(list(WIDE), mbs, single, True) == "neurons"
+        assert _core._two_thread_split(list(WIDE_MANY), 13, single, True) == "neurons"
 
 
 def _split_problem(seed, n=203, sizes=NARROW):
@@ -308,7 +319,8 @@ OTHERS = [{"mu": 0.9, "l1": 1.0}, {"mu": 0.5, "nesterov": True}, {"dropout": 0.4
 @pytest.mark.parametrize("shape, options",
                          [(NARROW, o) for o in PLAIN + OTHERS]
                          + [(shape, o) for shape in (WIDE, INPUTS) for o in PLAIN]
-                         + [(INPUTS, o) for o in OTHERS],
+                         + [(INPUTS, o) for o in OTHERS]
+                         + [(WIDE_MANY, o) for o in PLAIN[:1] + OTHERS[2:3]],
                          ids=lambda v: SHAPE_IDS[v] if isinstance(v, tuple)
                          else ",".join(v) or "plain")
 @pytest.mark.parametrize("mbs", [2, 3, 10, 64, 203, 500])

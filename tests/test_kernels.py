@@ -82,6 +82,52 @@ def test_product_reads_strided_rows_in_place():
 
 
 @needs_own
+@settings(max_examples=80, deadline=None)
+@given(P=st.integers(1, 200), N=st.integers(1, 90), m=st.integers(1, 12),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
+def test_step_forward_matches_numpy(P, N, m, dtype, seed):
+    """The fused step of a transposed first layer and the next mini-batch's
+    forward product: W <- beta W + alpha XT . D, then Z = XTn^T . W (new W);
+    every row count against the kernel's groups of rows, masked tails."""
+    rng = np.random.default_rng(seed)
+    XT, XTn = (rng.standard_normal((P, m)).astype(dtype) for _ in range(2))
+    D = rng.standard_normal((m, N)).astype(dtype)
+    W0 = rng.standard_normal((P, N)).astype(dtype)
+    W, Z = W0.copy(), np.full((m, N), np.nan, dtype=dtype)   # Z is not read
+    _core.step_forward(-0.3, XT, D, 0.99, XTn, W, Z)
+    f64 = np.float64
+    W_exp = 0.99 * W0.astype(f64) - 0.3 * (XT.astype(f64) @ D.astype(f64))
+    Z_exp = XTn.astype(f64).T @ W.astype(f64)     # from the W it wrote
+    np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 10 * m ** 0.5 * 4)
+    np.testing.assert_allclose(Z, Z_exp, rtol=0,
+                               atol=TOL[dtype] * 10 * np.abs(Z_exp).max() * P ** 0.5)
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_step_forward_streams_a_large_layer(dtype):
+    """A layer larger than the L2's share goes in blocks of rows, each
+    fetching the next: the same results; and the argument checks."""
+    rng = np.random.default_rng(4)
+    P, N, m = 784, 300 if dtype == np.float64 else 600, 10    # 1.9 MB
+    XT, XTn = (rng.random((P, m)).astype(dtype) for _ in range(2))
+    D = rng.standard_normal((m, N)).astype(dtype)
+    W0 = (rng.standard_normal((P, N)) * 0.1).astype(dtype)
+    W, Z = W0.copy(), np.empty((m, N), dtype=dtype)
+    _core.step_forward(-0.01, XT, D, 0.9999, XTn, W, Z)
+    W_exp = 0.9999 * W0.astype(np.float64) - 0.01 * (XT.astype(np.float64) @ D)
+    np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 10)
+    np.testing.assert_allclose(Z, XTn.astype(np.float64).T @ W, rtol=0,
+                               atol=TOL[dtype] * np.abs(Z).max() * 30)
+    with pytest.raises(ValueError, match=r"m must lie in \[1, 12\]"):
+        _core.step_forward(1.0, np.zeros((P, 13), dtype), np.zeros((13, N), dtype), 1.0,
+                           np.zeros((P, 13), dtype), W, np.zeros((13, N), dtype))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _core.step_forward(1.0, XT, D, 1.0, XTn[:-1], W, Z)
+    np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 10)  # untouched
+
+
+@needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_vector_sigmoid_matches_the_scalar_one(dtype):
     """Within 2 ulp (double) or 3 (float) over the whole range; exactly 0, 1/2 and 1 where those
@@ -151,6 +197,37 @@ def test_own_kernels_train_like_blas(dtype, width, threads, opts):
     assert np.abs(a[0] - b[0]).max() <= 50 * TOL[dtype] * scale
     if a[1] is not None:
         assert np.abs(a[1] - b[1]).max() <= 50 * TOL[dtype] * max(np.abs(b[1]).max(), 1e-3)
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, mbs", [(90, 1), (90, 10), (120, 12), (25, 12), (12, 12),
+                                    (11, 12), (90, 13)])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_fused_first_layer_step_trains_like_blas(dtype, n, mbs, dropout):
+    """One thread, plain SGD, mini-batches up to 12: layer 1's step computes
+    the next mini-batch's weighted inputs (a last mini-batch as large, a
+    shorter one, a single one, one example short of one; 13 takes the
+    separate products) -- the same training as BLAS's separate products."""
+    sizes = [45, 70, 11, 3]
+    a = _epoch(sizes, dtype, "auto", mbs=mbs, n=n, dropout=dropout)
+    b = _epoch(sizes, dtype, "blas", mbs=mbs, n=n, dropout=dropout)
+    assert a[2:] == b[2:] == (n, True)
+    np.testing.assert_allclose(a[0], b[0], rtol=0, atol=50 * TOL[dtype] * np.abs(b[0]).max())
+
+
+@needs_own
+@pytest.mark.parametrize("bad_position", [0, 10, 29, 30, 85])
+def test_fused_step_stops_on_nan_before_its_mini_batch(bad_position):
+    """A NaN input stops the fused epoch before the step of its mini-batch,
+    whose weighted inputs the last step computed: the same steps as BLAS."""
+    sizes = [45, 30, 3]
+    kw = dict(mbs=10, n=90, bad_position=bad_position)
+    a = _epoch(sizes, np.float64, "auto", **kw)
+    b = _epoch(sizes, np.float64, "blas", **kw)
+    assert a[3] is False and b[3] is False
+    assert a[2] == b[2] == bad_position // 10 * 10
+    np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-12)
 
 
 @needs_own
