@@ -176,15 +176,15 @@ cdef extern from "nncore_kernels.h":
                            float a, float b) nogil
     int NNCORE_FUSE_MAX
     void nncore_step_forward_d(Py_ssize_t P, Py_ssize_t N, int m, const double *XT,
-                               const double *D, Py_ssize_t ldd, double alpha,
-                               double beta, const double *XTn, double *W,
-                               Py_ssize_t ldw, double *Z, Py_ssize_t ldz,
-                               const double **ahead, int n_ahead) nogil
+                               const double *D, Py_ssize_t ldd, const double *coef,
+                               const double *XTn, double *W, double *Vel, Py_ssize_t ldw,
+                               double *Z, Py_ssize_t ldz, const double **ahead,
+                               int n_ahead) nogil
     void nncore_step_forward_s(Py_ssize_t P, Py_ssize_t N, int m, const float *XT,
-                               const float *D, Py_ssize_t ldd, float alpha,
-                               float beta, const float *XTn, float *W,
-                               Py_ssize_t ldw, float *Z, Py_ssize_t ldz,
-                               const float **ahead, int n_ahead) nogil
+                               const float *D, Py_ssize_t ldd, const float *coef,
+                               const float *XTn, float *W, float *Vel, Py_ssize_t ldw,
+                               float *Z, Py_ssize_t ldz, const float **ahead,
+                               int n_ahead) nogil
     void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
     void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
 
@@ -457,25 +457,40 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
 
 def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1] D,
                  double beta, const floating[:, ::1] XTn, floating[:, ::1] W,
-                 floating[:, ::1] Z):
+                 floating[:, ::1] Z, floating[:, ::1] V=None, double mu=0.0,
+                 bint nesterov=False):
     """The fused step of a transposed first layer and the next forward
     product (see nncore_kernels.h): W <- beta W + alpha XT . D, then
     Z = XTn^T . W, with XT and XTn (P, m) the two mini-batches' inputs
-    packed by input, D (m, N), W (P, N), Z (m, N), 1 <= m <= 12.  For
-    tests and benchmarks; only where the CPU has the core's kernels."""
+    packed by input, D (m, N), W (P, N), Z (m, N), 1 <= m <= 12.  With
+    velocities V (P, N), the step is momentum's (momentum_step, with
+    eta/m = -alpha and eta*l2/n = 1 - beta):
+    V <- mu V + alpha XT . D - (1 - beta) W, W <- W + V (Nesterov's
+    look-ahead form if nesterov).  For tests and benchmarks; only where
+    the CPU has the core's kernels."""
     cdef Py_ssize_t P = W.shape[0], N = W.shape[1], m = XT.shape[1]
+    cdef floating coef[5]
     if not nncore_kernels_available():
         raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
     if not 1 <= m <= NNCORE_FUSE_MAX:
         raise ValueError(f"m must lie in [1, {NNCORE_FUSE_MAX}], got {m}")
     if (XT.shape[0] != P or XTn.shape[0] != P or XTn.shape[1] != m
-            or D.shape[0] != m or D.shape[1] != N or Z.shape[0] != m or Z.shape[1] != N):
-        raise ValueError("shapes do not match: XT and XTn (P, m), D and Z (m, N), W (P, N)")
+            or D.shape[0] != m or D.shape[1] != N or Z.shape[0] != m or Z.shape[1] != N
+            or (V is not None and (V.shape[0] != P or V.shape[1] != N))):
+        raise ValueError("shapes do not match: XT and XTn (P, m), D and Z (m, N), "
+                         "W and V (P, N)")
     if P == 0 or N == 0:
         return
+    if V is None:
+        coef[0] = <floating> alpha
+        coef[1] = <floating> beta
+    else:
+        momentum_coef(coef, 1, 1.0, 1.0, 1.0, mu, nesterov)
+        coef[1] = <floating> -alpha
+        coef[2] = <floating> (1.0 - beta)
     with nogil:
-        step_forward1(P, N, m, &XT[0, 0], &D[0, 0], <floating> alpha, <floating> beta,
-                      &XTn[0, 0], &W[0, 0], N, &Z[0, 0], NULL, 0)
+        step_forward1(P, N, m, &XT[0, 0], &D[0, 0], coef, &XTn[0, 0], &W[0, 0],
+                      &V[0, 0] if V is not None else NULL, N, &Z[0, 0], NULL, 0)
 
 
 def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain, double l1=0.0):
@@ -949,32 +964,43 @@ cdef void plain_step(const Net *net, floating *theta, const floating *grad,
         theta[i] = theta[i] - step * grad[i]
 
 
-cdef inline bint fused_suits(const Net *net, Py_ssize_t mbs, bint plain,
-                             double l1) noexcept nogil:
-    """Whether a one-thread epoch takes layer 1's steps fused with the next
-    mini-batch's forward product (step_forward): plain SGD without L1, a
-    hidden layer, mini-batches of at most NNCORE_FUSE_MAX examples (their
-    deltas and sums stay in registers), on our kernels."""
-    return (use_kernels and plain and l1 == 0 and net.n_layers >= 3
-            and mbs <= NNCORE_FUSE_MAX)
+cdef inline bint fused_suits(const Net *net, Py_ssize_t mbs, double l1) noexcept nogil:
+    """Whether an epoch on the transposed copy takes layer 1's steps fused
+    with the next mini-batch's forward product (step_forward1): SGD, with
+    momentum or not, without L1, a hidden layer, mini-batches of at most
+    NNCORE_FUSE_MAX examples (their deltas and sums stay in registers), on
+    our kernels."""
+    return use_kernels and l1 == 0 and net.n_layers >= 3 and mbs <= NNCORE_FUSE_MAX
 
 
 cdef inline void step_forward1(Py_ssize_t P, Py_ssize_t N, Py_ssize_t m,
-                               const floating *XT, const floating *D, floating alpha,
-                               floating beta, const floating *XTn, floating *W,
-                               Py_ssize_t ldw, floating *Z, const floating **ahead,
-                               Py_ssize_t n_ahead) noexcept nogil:
-    """W <- beta W + alpha XT . D, then Z = XTn^T . W (nncore_kernels.h):
-    layer 1's step (W its transposed weights, D its delta, XT the mini-
-    batch's inputs packed by input, m to an input) fused with the next
-    mini-batch's weighted inputs (from XTn, packed alike); the n_ahead rows
-    ahead[i] (of P inputs) are fetched into cache meanwhile."""
+                               const floating *XT, const floating *D,
+                               const floating *coef, const floating *XTn, floating *W,
+                               floating *V, Py_ssize_t ldw, floating *Z,
+                               const floating **ahead, Py_ssize_t n_ahead) noexcept nogil:
+    """Layer 1's step (W its transposed weights, D its delta, XT the mini-
+    batch's inputs packed by input, m to an input), then from the new W the
+    next mini-batch's weighted inputs Z = XTn^T . W (XTn packed alike), in
+    one pass (nncore_kernels.h): plain, W <- beta W + alpha XT . D with
+    coef = {alpha, beta}; or with momentum, V its velocities in W's layout
+    and coef = {mu, eta/m, eta*l2/n, a, b} (see momentum_step).  The
+    n_ahead rows ahead[i] (of P inputs) are fetched into cache meanwhile."""
     if floating is float:
-        nncore_step_forward_s(P, N, <int> m, XT, D, N, alpha, beta, XTn, W, ldw, Z, N,
+        nncore_step_forward_s(P, N, <int> m, XT, D, N, coef, XTn, W, V, ldw, Z, N,
                               ahead, <int> n_ahead)
     else:
-        nncore_step_forward_d(P, N, <int> m, XT, D, N, alpha, beta, XTn, W, ldw, Z, N,
+        nncore_step_forward_d(P, N, <int> m, XT, D, N, coef, XTn, W, V, ldw, Z, N,
                               ahead, <int> n_ahead)
+
+
+cdef inline void momentum_coef(floating *coef, Py_ssize_t m, double eta, double l2,
+                               double n, double mu, bint nesterov) noexcept nogil:
+    """step_forward1's coefficients for momentum_step's update."""
+    coef[0] = <floating> mu
+    coef[1] = <floating> (eta / m)
+    coef[2] = <floating> (eta * l2 / n)
+    coef[3] = <floating> (1.0 + mu) if nesterov else <floating> 1.0
+    coef[4] = <floating> mu if nesterov else <floating> 0.0
 
 
 cdef inline void pack_inputs(floating *XT, const floating *X, const Py_ssize_t *order,
@@ -1230,7 +1256,7 @@ cdef inline bint cols_suit(const Net *net, Py_ssize_t mbs, bint plain,
     cdef Py_ssize_t l, above = 0
     if (not plain or net.n_layers < 3 or mbs > 128
             or net.sizes[1] * (4 if single else 8) <= 1024
-            or (fused_suits(net, mbs, plain, l1) and net.sizes[0] >= 64)):
+            or (fused_suits(net, mbs, l1) and net.sizes[0] >= 64)):
         return False
     for l in range(2, net.n_layers):
         above += net.sizes[l - 1] * net.sizes[l]
@@ -1369,9 +1395,10 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef floating step, beta
     cdef Py_ssize_t k = 0, m, i, l, batch = s.batch_offset
-    # with s.fuse (plain SGD without L1, mini-batches up to NNCORE_FUSE_MAX)
-    # a step of this thread's rows computes its part of the next mini-
-    # batch's sums, as the one-thread epoch does (step_forward1)
+    # with s.fuse (no L1, mini-batches up to NNCORE_FUSE_MAX) a step of this
+    # thread's rows computes its part of the next mini-batch's sums, as the
+    # one-thread epoch does (step_forward1)
+    cdef floating coef[5]
     cdef floating *Zt
     cdef floating *XTc = <floating *> s.xt[t]
     cdef floating *XTn = XTc + nk * s.mbs if s.fuse else NULL
@@ -1425,23 +1452,31 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             break
         # this thread's rows of W1^T: their steps (BP4), as backward's
         d1 = <floating *> s.delta1
-        if grad != NULL:
-            bcast_rows(nk, m, n1, <floating> 1.0, rows, True, d1, n1, <floating> 0.0,
-                       grad + w_lo, ld)
-            momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda, s.l1,
-                          s.n, s.mu, s.nesterov, w_lo, w_lo + nk * ld)
-        elif s.fuse and m == s.mbs and k + 2 * m <= s.total:
+        if s.fuse and m == s.mbs and k + 2 * m <= s.total:
             if not z_ready:
                 pack_inputs(XTc, X + k0, &s.order[k], m, nk, n0)
             pack_inputs(XTn, X + k0, &s.order[k + m], m, nk, n0)
             l = min(m, s.total - (k + 2 * m))  # rows of the one after
             for i in range(l):
                 rows[i] = X + s.order[k + 2 * m + i] * n0 + k0
-            step_forward1(nk, n1, m, XTc, d1, -step, w_scale, XTn, W, ld, Zt, rows, l)
+            if grad != NULL:
+                momentum_coef(coef, m, s.eta, s.lmbda, s.n, s.mu, s.nesterov)
+            else:
+                coef[0] = -step
+                coef[1] = w_scale
+            step_forward1(nk, n1, m, XTc, d1, coef, XTn, W,
+                          <floating *> s.vel + w_lo if grad != NULL else NULL, ld, Zt,
+                          rows, l)
             swap = XTc
             XTc = XTn
             XTn = swap
             z_ready = True
+        elif grad != NULL:
+            bcast_rows(nk, m, n1, <floating> 1.0, rows, True, d1, n1, <floating> 0.0,
+                       grad + w_lo, ld)
+            momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda, s.l1,
+                          s.n, s.mu, s.nesterov, w_lo, w_lo + nk * ld)
+            z_ready = False
         else:
             beta = w_scale
             if l1_step != 0:  # (over the zero padding too)
@@ -1735,7 +1770,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef bint by_cols = threads == 2 and cols_suit(&net, mbs, plain, floating is float, l1)
     # one thread fuses layer 1's steps with the next forward product where
     # they suit (fused_suits), on the transposed copy in both dtypes
-    cdef bint fuse = (threads == 1 or mbs < 2) and fused_suits(&net, mbs, not use_momentum, l1)
+    cdef bint fuse = (threads == 1 or mbs < 2) and fused_suits(&net, mbs, l1)
     cdef bint first_t = ((first_transposed(lay.sizes[1], mbs, floating is float) or fuse)
                          and not by_cols)
     cdef floating[::1] user_theta = theta
@@ -1796,6 +1831,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating *b1 = &theta[0] + net.b_off[0]
     cdef Py_ssize_t n1 = lay.sizes[1]
     cdef floating step
+    cdef floating coef[5]
     cdef bint z_ready = False    # acts[1] holds this mini-batch's layer-1 sums
     cdef bint finite = True
     cdef bint watch_signals = threading.current_thread() is threading.main_thread()
@@ -1840,21 +1876,37 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                 if not all_finite(delta, m * lay.sizes[L - 1]):
                     finite = False
                     break
-                d1 = backward(&net, &theta[0], NULL, m, acts, delta, spare,
-                              masks if use_dropout else NULL, w_scale, 0, step,
-                              NULL, False, 2)
-                bias_step(b1, d1, m, n1, n1, step)
+                if use_momentum:  # the gradients above layer 1's weights, their steps
+                    d1 = backward(&net, &theta[0], grad, m, acts, delta, spare,
+                                  masks if use_dropout else NULL, 1, 0, 0, NULL, False, 2)
+                    bias_step(grad + net.b_off[0], d1, m, n1, n1, -1, 0)
+                    momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
+                                  <double> n, mu, nesterov, net.w_off[1], lay.n_params)
+                    momentum_coef(coef, m, eta, lmbda, <double> n, mu, nesterov)
+                else:
+                    d1 = backward(&net, &theta[0], NULL, m, acts, delta, spare,
+                                  masks if use_dropout else NULL, w_scale, 0, step,
+                                  NULL, False, 2)
+                    bias_step(b1, d1, m, n1, n1, step)
+                    coef[0] = -step
+                    coef[1] = w_scale
                 z_ready = k + 2 * m <= total
                 if z_ready:  # the next mini-batch is as large
                     pack_inputs(XTn, &X[0, 0], &order[k + m], m, n_in, n_in)
                     j = min(m, total - (k + 2 * m))  # rows of the one after
                     for i in range(j):
                         rows[i] = &X[order[k + 2 * m + i], 0]
-                    step_forward1(n_in, n1, m, XTc, d1, -step, w_scale, XTn, W1,
-                                  net.ld1, acts[1], rows, j)
+                    step_forward1(n_in, n1, m, XTc, d1, coef, XTn, W1,
+                                  vel + net.w_off[0] if use_momentum else NULL, net.ld1,
+                                  acts[1], rows, j)
                     swap = XTc
                     XTc = XTn
                     XTn = swap
+                elif use_momentum:
+                    bcast(n_in, m, n1, <floating> 1.0, XTc, m, 1, d1, n1, <floating> 0.0,
+                          grad + net.w_off[0], net.ld1)
+                    momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
+                                  <double> n, mu, nesterov, net.w_off[0], net.w_off[1])
                 else:
                     bcast(n_in, m, n1, -step, XTc, m, 1, d1, n1, w_scale, W1, net.ld1)
             else:
@@ -1945,7 +1997,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     cdef floating[::1] grad0 = np.zeros(n_grad, dtype=dtype)   # (padding: 0)
     cdef floating[::1] grad1 = np.zeros(n_grad, dtype=dtype)
     rows_arr = np.empty((2, cap), dtype=np.intp)
-    s.fuse = by_inputs and fused_suits(&net, mbs, not (mu > 0 or nesterov), l1)
+    s.fuse = by_inputs and fused_suits(&net, mbs, l1)
     xt_arr = np.empty((2, 2 * lay.sizes[0] * mbs if s.fuse else 1), dtype=dtype)
     cdef floating[:, ::1] xt = xt_arr
     s.xt[0] = &xt[0, 0]

@@ -82,23 +82,36 @@ def test_product_reads_strided_rows_in_place():
 
 
 @needs_own
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(P=st.integers(1, 200), N=st.integers(1, 90), m=st.integers(1, 12),
-       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
-def test_step_forward_matches_numpy(P, N, m, dtype, seed):
+       dtype=st.sampled_from([np.float64, np.float32]),
+       rule=st.sampled_from(["plain", "momentum", "nesterov"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_step_forward_matches_numpy(P, N, m, dtype, rule, seed):
     """The fused step of a transposed first layer and the next mini-batch's
-    forward product: W <- beta W + alpha XT . D, then Z = XTn^T . W (new W);
-    every row count against the kernel's groups of rows, masked tails."""
+    forward product: W <- beta W + alpha XT . D (or momentum's step, with
+    velocities), then Z = XTn^T . W from the new W; every row count against
+    the kernel's groups of rows, masked tails."""
     rng = np.random.default_rng(seed)
     XT, XTn = (rng.standard_normal((P, m)).astype(dtype) for _ in range(2))
     D = rng.standard_normal((m, N)).astype(dtype)
     W0 = rng.standard_normal((P, N)).astype(dtype)
+    V0 = rng.standard_normal((P, N)).astype(dtype)
     W, Z = W0.copy(), np.full((m, N), np.nan, dtype=dtype)   # Z is not read
-    _core.step_forward(-0.3, XT, D, 0.99, XTn, W, Z)
+    V = None if rule == "plain" else V0.copy()
+    mu = 0.7
+    _core.step_forward(-0.3, XT, D, 0.99, XTn, W, Z, V, mu, rule == "nesterov")
     f64 = np.float64
-    W_exp = 0.99 * W0.astype(f64) - 0.3 * (XT.astype(f64) @ D.astype(f64))
+    G = XT.astype(f64) @ D.astype(f64)
+    if rule == "plain":
+        W_exp = 0.99 * W0.astype(f64) - 0.3 * G
+    else:   # v' = mu v - (eta/m) G - (eta l2/n) w, with eta/m = 0.3 and eta l2/n = 0.01
+        V_exp = mu * V0.astype(f64) - 0.3 * G - 0.01 * W0.astype(f64)
+        a, b = (1 + mu, mu) if rule == "nesterov" else (1.0, 0.0)
+        W_exp = W0.astype(f64) + a * V_exp - b * V0.astype(f64)
+        np.testing.assert_allclose(V, V_exp, rtol=0, atol=TOL[dtype] * 40 * m ** 0.5)
     Z_exp = XTn.astype(f64).T @ W.astype(f64)     # from the W it wrote
-    np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 10 * m ** 0.5 * 4)
+    np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 40 * m ** 0.5)
     np.testing.assert_allclose(Z, Z_exp, rtol=0,
                                atol=TOL[dtype] * 10 * np.abs(Z_exp).max() * P ** 0.5)
 
@@ -119,11 +132,21 @@ def test_step_forward_streams_a_large_layer(dtype):
     np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 10)
     np.testing.assert_allclose(Z, XTn.astype(np.float64).T @ W, rtol=0,
                                atol=TOL[dtype] * np.abs(Z).max() * 30)
+    # with momentum, velocities streamed beside the weights
+    W2, V2, Z2 = W0.copy(), np.zeros_like(W0), np.empty_like(Z)
+    _core.step_forward(-0.01, XT, D, 0.9999, XTn, W2, Z2, V2, 0.9)
+    V_exp = -0.01 * (XT.astype(np.float64) @ D) - 1e-4 * W0
+    np.testing.assert_allclose(V2, V_exp, rtol=0, atol=TOL[dtype] * 10)
+    np.testing.assert_allclose(W2, W0 + V_exp, rtol=0, atol=TOL[dtype] * 10)
+    np.testing.assert_allclose(Z2, XTn.astype(np.float64).T @ W2, rtol=0,
+                               atol=TOL[dtype] * np.abs(Z2).max() * 30)
     with pytest.raises(ValueError, match=r"m must lie in \[1, 12\]"):
         _core.step_forward(1.0, np.zeros((P, 13), dtype), np.zeros((13, N), dtype), 1.0,
                            np.zeros((P, 13), dtype), W, np.zeros((13, N), dtype))
     with pytest.raises(ValueError, match="shapes do not match"):
         _core.step_forward(1.0, XT, D, 1.0, XTn[:-1], W, Z)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _core.step_forward(1.0, XT, D, 1.0, XTn, W, Z, V2[1:])
     np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 10)  # untouched
 
 
@@ -203,17 +226,22 @@ def test_own_kernels_train_like_blas(dtype, width, threads, opts):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n, mbs", [(90, 1), (90, 10), (120, 12), (25, 12), (12, 12),
                                     (11, 12), (90, 13)])
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_fused_first_layer_step_trains_like_blas(dtype, n, mbs, dropout):
-    """One thread, plain SGD, mini-batches up to 12: layer 1's step computes
-    the next mini-batch's weighted inputs (a last mini-batch as large, a
-    shorter one, a single one, one example short of one; 13 takes the
-    separate products) -- the same training as BLAS's separate products."""
+@pytest.mark.parametrize("opts", [{}, dict(dropout=0.3), dict(mu=0.9),
+                                  dict(mu=0.5, nesterov=True, dropout=0.2)],
+                         ids=lambda o: ",".join(o) or "plain")
+def test_fused_first_layer_step_trains_like_blas(dtype, n, mbs, opts):
+    """One thread, mini-batches up to 12: layer 1's step (plain or with
+    momentum) computes the next mini-batch's weighted inputs (a last mini-
+    batch as large, a shorter one, a single one, one example short of one;
+    13 takes the separate products) -- the same training as BLAS's."""
     sizes = [45, 70, 11, 3]
-    a = _epoch(sizes, dtype, "auto", mbs=mbs, n=n, dropout=dropout)
-    b = _epoch(sizes, dtype, "blas", mbs=mbs, n=n, dropout=dropout)
+    a = _epoch(sizes, dtype, "auto", mbs=mbs, n=n, **opts)
+    b = _epoch(sizes, dtype, "blas", mbs=mbs, n=n, **opts)
     assert a[2:] == b[2:] == (n, True)
     np.testing.assert_allclose(a[0], b[0], rtol=0, atol=50 * TOL[dtype] * np.abs(b[0]).max())
+    if a[1] is not None:
+        np.testing.assert_allclose(a[1], b[1], rtol=0,
+                                   atol=50 * TOL[dtype] * np.abs(b[1]).max())
 
 
 @needs_own
