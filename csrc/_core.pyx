@@ -244,6 +244,12 @@ cdef enum:
     # Row pointers made at a time for our kernel on a strided matrix (see
     # bcast_strided): a kilobyte of stack, the kernel's block of the sum.
     POINTER_BLOCK = 128
+    # The split by inputs of a network with one hidden layer shares the
+    # layers above between its threads, half of the rows each, from
+    # mini-batches of ROWS_ABOVE_MIN on (784-30-10 and 784-100-10: 0.90-0.97x
+    # the time at 100 and 128 with thread 0 alone; at 10 and 16, 1.0-1.1x:
+    # the products of half as many rows cost as much as the whole ones).
+    ROWS_ABOVE_MIN = 32
 
 
 cdef struct Net:
@@ -586,21 +592,48 @@ cdef inline floating prime_from_a(floating a, int act) noexcept nogil:
     return 1
 
 
+cdef inline void add_bias(floating *row, const floating *row2, const floating *b,
+                          Py_ssize_t n) noexcept nogil:
+    """row <- (row + row2) + b, or row + b if row2 is NULL."""
+    cdef Py_ssize_t j
+    if row2 != NULL:
+        for j in range(n):
+            row[j] = (row[j] + row2[j]) + b[j]
+    else:
+        for j in range(n):
+            row[j] = row[j] + b[j]
+
+
 cdef void activate(floating *Z, const floating *b, Py_ssize_t m, Py_ssize_t n,
-                   int act, floating *zcopy, Py_ssize_t ld=0) noexcept nogil:
+                   int act, floating *zcopy, Py_ssize_t ld=0,
+                   const floating *Z2=NULL) noexcept nogil:
     """In place over an (m, n) block whose rows are ld apart (ld = 0: n):
     Z <- f(Z + b), one pass (softmax: per row, the maximum subtracted
     before exponentiating).  If zcopy is not NULL, the weighted input
-    Z + b is stored there too, (m, n) contiguous."""
+    Z + b is stored there too, (m, n) contiguous.  Z2, if not NULL, is a
+    second (m, n) contiguous part of the weighted input: Z <- f((Z + Z2) + b)
+    (the split by inputs' two partial sums)."""
     cdef Py_ssize_t i, j
     cdef floating z, zmax, total
     cdef floating *row
     if ld == 0:
         ld = n
+    if act == SIGMOID and use_kernels and zcopy == NULL:
+        # the sums first, then the logistic over the whole block at once when
+        # its rows are contiguous: row by row, a row of a few vectors left
+        # each vector's long chain of dependent operations exposed
+        for i in range(m):
+            row = Z + i * ld
+            add_bias(row, Z2 + i * n if Z2 != NULL else NULL, b, n)
+        for i in range(1 if ld == n else m):
+            if floating is float:
+                nncore_sigmoid_s(Z + i * ld, m * n if ld == n else n)
+            else:
+                nncore_sigmoid_d(Z + i * ld, m * n if ld == n else n)
+        return
     for i in range(m):
         row = Z + i * ld
-        for j in range(n):
-            row[j] = row[j] + b[j]
+        add_bias(row, Z2 + i * n if Z2 != NULL else NULL, b, n)
         if zcopy != NULL:
             memcpy(zcopy + i * n, row, n * sizeof(floating))
         if act == SOFTMAX:
@@ -615,14 +648,8 @@ cdef void activate(floating *Z, const floating *b, Py_ssize_t m, Py_ssize_t n,
             for j in range(n):
                 row[j] = row[j] / total
         elif act == SIGMOID:
-            if use_kernels:
-                if floating is float:
-                    nncore_sigmoid_s(row, n)
-                else:
-                    nncore_sigmoid_d(row, n)
-            else:
-                for j in range(n):
-                    row[j] = sigmoid(row[j])
+            for j in range(n):
+                row[j] = sigmoid(row[j])
         elif act != LINEAR:
             for j in range(n):
                 row[j] = activate1(row[j], act)
@@ -740,6 +767,16 @@ cdef void output_delta(const Net *net, floating *delta, const floating *aL,
             elif net.output != LINEAR:
                 for j in range(n):
                     d[j] = d[j] * prime_from_a(arow[j], net.output)
+
+
+cdef inline void prefetch_targets(const floating *Y, const Py_ssize_t *rows,
+                                  Py_ssize_t count, Py_ssize_t n) noexcept nogil:
+    """Fetch the target rows Y[rows[0..count)] into cache: the next mini-
+    batch's, which lie scattered over the training set, while this one's
+    backward pass runs."""
+    cdef Py_ssize_t i
+    for i in range(count):
+        nncore_prefetch(Y + rows[i] * n, n * sizeof(floating))
 
 
 cdef void times_prime(floating *D, const floating *A, Py_ssize_t m, Py_ssize_t n,
@@ -1159,6 +1196,8 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
                 forward(net, theta, acts[0], cnt, acts, NULL,
                         masks if s.use_dropout else NULL)
                 output_delta(net, delta, acts[L - 1], Y, &s.order[first], cnt)
+                prefetch_targets(Y, &s.order[first + m], min(cnt, s.total - first - m),
+                                 n_last)
                 if all_finite(delta, cnt * n_last):
                     backward(net, theta, grad, cnt, acts, delta, spare,
                              masks if s.use_dropout else NULL, 1, 0, 0)
@@ -1216,6 +1255,8 @@ cdef void layers_above(Shared *s, floating *theta, floating **acts, floating *de
     cdef Py_ssize_t L = net.n_layers
     forward(net, theta, acts[1], m, acts, NULL, masks, NULL, 2)
     output_delta(net, delta, acts[L - 1], <const floating *> s.Y, &s.order[k], m)
+    prefetch_targets(<const floating *> s.Y, &s.order[k + m], min(s.mbs, s.total - k - m),
+                     net.sizes[L - 1])
     if all_finite(delta, m * net.sizes[L - 1]):
         s.delta1 = backward(net, theta, grad, m, acts, delta, spare, masks,
                             w_scale, l1_step, step, NULL, False, 2)
@@ -1333,6 +1374,70 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
         s.done = k
 
 
+cdef bint rows_above(Shared *s, floating *theta, floating **acts, floating *delta,
+                     floating *spare, Py_ssize_t k, Py_ssize_t r0, Py_ssize_t c,
+                     floating **masks, const floating *Z1) noexcept nogil:
+    """A thread's part of the layers above layer 1 in a split by inputs of a
+    network with one hidden layer: for the c examples from row r0 of the
+    mini-batch at k, layer 1's activations from the two partial sums
+    (acts[1] + Z1), the output layer, its error and layer 1's delta (in
+    spare), all row by row, as forward and backward compute them; no step.
+    False if the output error of these rows is not finite."""
+    cdef const Net *net = &s.net
+    cdef Py_ssize_t n1 = net.sizes[1], n2 = net.sizes[2], i, j
+    cdef floating *a1 = acts[1] + r0 * n1
+    cdef floating *a2 = acts[2] + r0 * n2
+    cdef floating *d2 = delta + r0 * n2
+    cdef floating *d1 = spare + r0 * n1
+    cdef const floating *W2 = theta + net.w_off[1]
+    if c == 0:
+        return True
+    activate(a1, theta + net.b_off[0], c, n1, net.hidden, <floating *> NULL, 0,
+             Z1 + r0 * n1)
+    if masks != NULL:
+        for i in range(c):
+            for j in range(n1):
+                a1[i * n1 + j] = a1[i * n1 + j] * masks[1][j]
+    gemm(c'N', c'T', <int> c, <int> n2, <int> n1, <floating> 1.0, a1, <int> n1, W2,
+         <int> n1, <floating> 0.0, a2, <int> n2)
+    activate(a2, theta + net.b_off[1], c, n2, net.output, <floating *> NULL)
+    output_delta(net, d2, a2, <const floating *> s.Y, &s.order[k + r0], c)
+    if not all_finite(d2, c * n2):
+        return False
+    bcast(c, n2, n1, <floating> 1.0, d2, n2, 1, W2, n1, <floating> 0.0, d1, n1)
+    times_prime(d1, a1, c, n1, net.hidden, masks[1] if masks != NULL else <floating *> NULL,
+                net.dropout)
+    return True
+
+
+cdef void steps_above(Shared *s, floating *theta, floating **acts, const floating *delta,
+                      const floating *d1, Py_ssize_t m, floating w_scale,
+                      floating l1_step, floating step, floating *grad) noexcept nogil:
+    """After rows_above on both threads (one hidden layer): the output
+    layer's steps and layer 1's bias step from the whole mini-batch's
+    deltas, as backward takes them -- or, with grad, those gradients and
+    their momentum steps."""
+    cdef const Net *net = &s.net
+    cdef Py_ssize_t n1 = net.sizes[1], n2 = net.sizes[2], i
+    cdef floating *W2 = theta + net.w_off[1]
+    cdef floating beta = w_scale
+    if grad != NULL:
+        bias_step(grad + net.b_off[1], delta, m, n2, n2, -1, 0)
+        bcast(n2, m, n1, <floating> 1.0, delta, 1, n2, acts[1], n1, <floating> 0.0,
+              grad + net.w_off[1], n1)
+        bias_step(grad + net.b_off[0], d1, m, n1, n1, -1, 0)
+        momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda, s.l1, s.n,
+                      s.mu, s.nesterov, net.w_off[1], net.n_params)
+        return
+    bias_step(theta + net.b_off[1], delta, m, n2, n2, step)
+    if l1_step != 0:
+        for i in range(n2 * n1):
+            W2[i] = w_scale * W2[i] - l1_step * sgn(W2[i])
+        beta = 1
+    bcast(n2, m, n1, -step, delta, 1, n2, acts[1], n1, beta, W2, n1)
+    bias_step(theta + net.b_off[0], d1, m, n1, n1, step)
+
+
 # The split for a narrow first layer held transposed (first_transposed),
 # with mini-batches up to CHUNKED_ABOVE: by layer 1's inputs.  Thread 0
 # takes the first inputs (about half, a multiple of 16), thread 1 the rest;
@@ -1343,7 +1448,12 @@ cdef void epoch_cols(Shared *s, int t, floating *theta) noexcept nogil:
 # their steps, layer 1's delta and bias step); barrier; each takes the steps
 # of its rows of W1^T, fused into X[:, its inputs]^T . delta1 (with
 # momentum, that gradient is written first and each thread steps its rows
-# and their velocities).  Each thread reads half of every input row, and no
+# and their velocities).  With one hidden layer and mini-batches of
+# ROWS_ABOVE_MIN or more, the work above is shared instead: after the first
+# barrier each thread takes half of the rows (their activations, output,
+# output error and layer 1's delta: rows_above), and after the second,
+# thread 0 takes the steps above from the whole mini-batch's deltas
+# (steps_above) before its rows of W1^T.  Each thread reads half of every input row, and no
 # gradient crosses between the cores, only the partial sums and layer 1's
 # delta (mbs x sizes[1] each): split by rows, each mini-batch moved the two
 # halves of the gradient and of the stepped weights across (1.25 MB for
@@ -1404,6 +1514,12 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating *XTn = XTc + nk * s.mbs if s.fuse else NULL
     cdef floating *swap
     cdef bint z_ready = False
+    # with one hidden layer, both threads take the layers above, half of
+    # the rows each (rows_above), and thread 0 their steps with its rows
+    # of W1^T; deeper, thread 0 takes them alone (layers_above) while
+    # thread 1 waits
+    cdef bint by_rows = L == 3 and s.mbs >= ROWS_ABOVE_MIN
+    cdef Py_ssize_t h
     carve(work, net, s.mbs, 1, acts)
     Zt = acts[1] if t == 0 else Z1
     delta = acts[L - 1] + s.mbs * n_last
@@ -1425,16 +1541,18 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             bcast_rows(m, nk, n1, <floating> 1.0, rows, False, W, ld, <floating> 0.0,
                        Zt, n1)
         nncore_barrier_wait(&s.bar)
-        if t == 0:
-            # a pending signal stops both threads after this mini-batch (stop
-            # changes only here, after thread 1 has read it at the end of the
-            # last mini-batch)
-            if s.watch_signals and k + m < s.total \
-                    and (batch + 1 - s.batch_offset) % SIGNAL_EVERY == 0:
-                check_signals(s)
-            for i in range(m * n1):
-                acts[1][i] = acts[1][i] + Z1[i]
-            activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL)
+        # a pending signal stops both threads after this mini-batch (stop
+        # changes only here, after thread 1 has read it at the end of the
+        # last mini-batch)
+        if t == 0 and s.watch_signals and k + m < s.total \
+                and (batch + 1 - s.batch_offset) % SIGNAL_EVERY == 0:
+            check_signals(s)
+        if by_rows:  # the layers above, half of the rows each
+            h = m // 2
+            s.finite[t] = rows_above(s, theta, acts, delta, spare, k, 0 if t == 0 else h,
+                                     h if t == 0 else m - h, use_masks, Z1)
+        elif t == 0:
+            activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL, 0, Z1)
             if s.use_dropout:
                 for i in range(m):
                     for l in range(n1):
@@ -1448,10 +1566,15 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
                 momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda,
                               s.l1, s.n, s.mu, s.nesterov, net.w_off[1], net.n_params)
         nncore_barrier_wait(&s.bar)
-        if not s.finite[0]:
+        if not (s.finite[0] and s.finite[1]):
             break
+        if by_rows:
+            d1 = spare
+            if t == 0:
+                steps_above(s, theta, acts, delta, d1, m, w_scale, l1_step, step, grad)
+        else:
+            d1 = <floating *> s.delta1
         # this thread's rows of W1^T: their steps (BP4), as backward's
-        d1 = <floating *> s.delta1
         if s.fuse and m == s.mbs and k + 2 * m <= s.total:
             if not z_ready:
                 pack_inputs(XTc, X + k0, &s.order[k], m, nk, n0)
@@ -1877,6 +2000,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                 forward(&net, &theta[0], acts[1], m, acts, NULL,
                         masks if use_dropout else NULL, NULL, 2)
                 output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
+                prefetch_targets(&Y[0, 0], &order[k + m], min(mbs, total - k - m),
+                                 lay.sizes[L - 1])
                 if not all_finite(delta, m * lay.sizes[L - 1]):
                     finite = False
                     break
@@ -1939,6 +2064,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     forward(&net, &theta[0], acts[0], m, acts, NULL,
                             masks if use_dropout else NULL, rows0)
                     output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
+                    prefetch_targets(&Y[0, 0], &order[k + m], min(mbs, total - k - m),
+                                     lay.sizes[L - 1])
                     if not all_finite(delta, m * lay.sizes[L - 1]):
                         finite = False
                         break

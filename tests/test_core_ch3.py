@@ -275,7 +275,11 @@ def test_bad_options_are_refused_before_any_work(kw, message):
 # mini-batches of 2).  NARROW, with 20 inputs, is split by rows.
 NARROW, WIDE, INPUTS = (20, 12, 7, 5), (40, 300, 7, 5), (96, 12, 7, 5)
 WIDE_MANY = (96, 300, 7, 5)
-SHAPE_IDS = {NARROW: "narrow", WIDE: "wide", INPUTS: "inputs", WIDE_MANY: "wide-inputs"}
+# one hidden layer, split by inputs: from mini-batches of 32 its threads
+# share the layers above by rows
+INPUTS_ONE = (96, 12, 5)
+SHAPE_IDS = {NARROW: "narrow", WIDE: "wide", INPUTS: "inputs", WIDE_MANY: "wide-inputs",
+             INPUTS_ONE: "inputs-one-hidden"}
 
 
 def test_each_problem_takes_its_split():
@@ -320,16 +324,20 @@ OTHERS = [{"mu": 0.9, "l1": 1.0}, {"mu": 0.5, "nesterov": True}, {"dropout": 0.4
                          [(NARROW, o) for o in PLAIN + OTHERS]
                          + [(shape, o) for shape in (WIDE, INPUTS) for o in PLAIN]
                          + [(INPUTS, o) for o in OTHERS]
+                         + [(INPUTS_ONE, o) for o in PLAIN + OTHERS]
                          + [(WIDE_MANY, o) for o in PLAIN[:1] + OTHERS[1:3]],
                          ids=lambda v: SHAPE_IDS[v] if isinstance(v, tuple)
                          else ",".join(v) or "plain")
-@pytest.mark.parametrize("mbs", [2, 3, 10, 64, 203, 500])
+@pytest.mark.parametrize("mbs", [2, 3, 10, 33, 64, 203, 500])
 def test_two_threads_take_the_same_steps(shape, options, mbs):
     """Every mini-batch size (odd ones leave thread 1 the smaller half; the
     last mini-batch may hold one example, which thread 0 takes alone) and
     every option, split by rows, or (up to 128 examples) by neurons (plain
     SGD on the wide network) or inputs (INPUTS; WIDE_MANY up to 12, its
-    steps fused with the next forward product): the same parameters and
+    steps fused with the next forward product; INPUTS_ONE from 33, the
+    layers above shared by rows, 33 leaving thread 1 the larger half of
+    them, and the last mini-batch of 203 by 33, five rows, two and three):
+    the same parameters and
     velocities as one thread, up to rounding, and the same result on every
     run (the split is fixed).  (With momentum the wide network's steps at mini-batch 2 are
     chaotic: one thread and two drift apart by 1e-8; they are compared on
@@ -348,7 +356,11 @@ def test_two_threads_take_the_same_steps(shape, options, mbs):
     # rounding compounds over a hundred steps of the 12,000 weights of the
     # wide problem: judged against the size of the parameters
     scale = max(np.abs(one).max(), 1.0)
-    assert np.abs(two - one).max() <= 1e-12 * scale
+    # L1's sign steps with momentum, two examples a step: the one-hidden-
+    # layer problem drifts by 1.2e-11 (of weights up to 7.6), as the wide one
+    # does with momentum at 2 (see above)
+    chaotic = shape == INPUTS_ONE and mbs == 2 and options.get("l1")
+    assert np.abs(two - one).max() <= (1e-10 if chaotic else 1e-12) * scale
     if v_one is not None:
         assert np.abs(v_two - v_one).max() <= 1e-12 * scale
     np.testing.assert_array_equal(again, two)
@@ -381,6 +393,30 @@ def test_two_threads_stop_at_the_same_nonfinite_mini_batch(dtype, shape):
     assert native.sgd_epoch(t, sizes, X2, Y.astype(dtype), order, 10, 0.5, threads=2) \
         == (130, False)
     assert np.all(np.isfinite(t))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [120, 140, 159], ids=["thread-0", "thread-1", "last-row"])
+def test_rows_above_stop_on_either_half(dtype, bad):
+    """Split by inputs with the layers above shared by rows (one hidden
+    layer, mini-batches of 40: rows 0-19 are thread 0's, 20-39 thread 1's):
+    a NaN in either thread's rows of a mini-batch stops both before any step
+    of it, as on one thread."""
+    theta, sizes, X, Y, order = _split_problem(3, sizes=INPUTS_ONE)
+    if _core.kernels() == "avx512":
+        assert _core._two_thread_split(sizes, 40, dtype is np.float32, True) == "inputs"
+    X = X.astype(dtype)
+    X[order[bad]] = np.nan
+    outs = {}
+    for threads in (1, 2):
+        t = theta.astype(dtype)
+        outs[threads] = (native.sgd_epoch(t, sizes, X, Y.astype(dtype), order, 40, 0.5,
+                                          threads=threads), t)
+    assert outs[1][0] == outs[2][0] == (120, False)
+    assert np.all(np.isfinite(outs[2][1]))
+    np.testing.assert_allclose(outs[2][1], outs[1][1], rtol=1e-5 if dtype == np.float32
+                               else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-13)
+    assert not np.array_equal(outs[2][1], theta.astype(dtype))
 
 
 def test_threads_setting_is_checked():
