@@ -507,7 +507,9 @@ def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain, double l1=
     cdef Net net = lay.net(SIGMOID, SIGMOID, QUADRATIC)
     if cols_suit(&net, mbs, plain, single, l1):
         return "neurons"
-    net.first_t = first_transposed(lay.sizes[1], mbs, single)
+    # as sgd_epoch: a mini-batch of one fuses its steps on the copy
+    net.first_t = (first_transposed(lay.sizes[1], mbs, single)
+                   or (mbs < 2 and fused_suits(&net, mbs, l1)))
     return "inputs" if inputs_suit(&net, mbs) else "rows"
 
 
@@ -1286,7 +1288,7 @@ cdef inline Py_ssize_t cols_split(Py_ssize_t n1) noexcept nogil:
 cdef inline bint cols_suit(const Net *net, Py_ssize_t mbs, bint plain,
                            bint single, double l1) noexcept nogil:
     """Whether a two-thread epoch splits by layer 1's neurons (above): plain
-    SGD (no momentum, no dropout), a hidden layer, mini-batches up to 128
+    SGD (no momentum, no dropout), a hidden layer, mini-batches of 2 to 128
     (above, summing the gradient costs less than the extra barrier and the
     narrower products: measured on 784-800-10 at 32, 100, 300 and 1000),
     layer 1 wider than our kernel's 1 KB rows (it is computed by BLAS, in
@@ -1295,7 +1297,7 @@ cdef inline bint cols_suit(const Net *net, Py_ssize_t mbs, bint plain,
     (fused_suits, 64 inputs or more): 784-800-10 at mini-batch 10 took
     0.52x the split by neurons' time so in float64, 0.34x in float32."""
     cdef Py_ssize_t l, above = 0
-    if (not plain or net.n_layers < 3 or mbs > 128
+    if (not plain or net.n_layers < 3 or mbs < 2 or mbs > 128
             or net.sizes[1] * (4 if single else 8) <= 1024
             or (fused_suits(net, mbs, l1) and net.sizes[0] >= 64)):
         return False
@@ -1468,14 +1470,17 @@ cdef inline Py_ssize_t inputs_split(Py_ssize_t n0) noexcept nogil:
 cdef inline bint inputs_suit(const Net *net, Py_ssize_t mbs) noexcept nogil:
     """Whether a two-thread epoch splits by layer 1's inputs (above): on a
     working copy with layer 1 held transposed, a hidden layer, 64 inputs or
-    more, and mini-batches up to CHUNKED_ABOVE (beyond, the split by rows
+    more, and mini-batches up to CHUNKED_ABOVE -- from one example, which no
+    other split can share (784-30-10, 784-100-10 and 784-800-10 at
+    mini-batch 1: 0.68x, 0.62x and 0.51x one thread's time in float64,
+    0.84x, 0.69x and 0.40x in float32) (beyond, the split by rows
     sums its gradients once per chunked mini-batch, while this split needs
     two barriers per chunk: at 1000 it took 1.06-1.16x the split by rows'
     time, 784-30-10 and 784-100-10, both dtypes).  Any update rule: with
     momentum each thread steps its own rows of W1^T (and thread 0 the rest)
     from gradients written first; dropout's masks are thread 0's."""
     return (net.first_t and net.n_layers >= 3 and net.sizes[0] >= 64
-            and 2 <= mbs <= CHUNKED_ABOVE)
+            and 1 <= mbs <= CHUNKED_ABOVE)
 
 
 cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
@@ -1836,7 +1841,9 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
 
     threads=2 splits every mini-batch of two or more examples between two
     threads (each runs the passes of half its rows; the parameter update is
-    split too).  BLAS should then run one thread per call.
+    split too), or half of layer 1's inputs or neurons each (see
+    _two_thread_split); mini-batches of one example only by inputs, else
+    one thread takes them.  BLAS should then run one thread per call.
 
     Returns (examples_done, finite).  Training stops early, before updating
     anything for that mini-batch, when a mini-batch's output error is NaN or
@@ -1916,7 +1923,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             velocity = aligned_zeros(lay.n_params, dtype)
             with nogil:
                 working_copy(&net, &user_vel[0], &velocity[0], True)
-    if threads == 2 and mbs >= 2:
+    if threads == 2 and (mbs >= 2 or inputs_suit(&net, mbs)):
         try:
             return _two_thread_epoch(theta, lay, net, X, Y, order, mbs, eta, lmbda, n, l1,
                                      batch_offset, mu, nesterov, velocity, status, by_cols,

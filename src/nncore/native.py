@@ -245,10 +245,10 @@ def epoch_threads(threads, mini_batch_size, sizes=None, dtype=np.float64,
     given, or, for None, 2 when two CPUs are free to us and the mini-batch
     has at least :data:`SPLIT_MIN_BATCH` examples or (given the network's
     ``sizes``, ``dtype`` and whether training is ``plain``, as for
-    :func:`two_thread_split`) two or more that are split by the first
-    layer's inputs or neurons; else 1."""
+    :func:`two_thread_split`) fewer, one included, that are split by the
+    first layer's inputs or neurons; else 1."""
     if threads is None or threads == "auto":
-        if usable_cpus() < 2 or mini_batch_size < 2:
+        if usable_cpus() < 2:
             return 1
         if mini_batch_size >= SPLIT_MIN_BATCH:
             return 2
