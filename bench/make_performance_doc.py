@@ -201,9 +201,22 @@ def _epoch_lines(epoch) -> list:
     return out
 
 
-def _extra_lines(extra, path: Path) -> list:
+def _same_core_text(extra, main) -> str:
+    """Whether a further run timed the main run's compiled core."""
+    cores = [(r.get("machine") or {}).get("core_library") or {} for r in (extra, main)]
+    commit = ((extra.get("machine") or {}).get("git_commit") or "")[:10]
+    if not cores[0].get("sha256") or not cores[1].get("sha256"):
+        return "The same method as the main run; its core is not recorded."
+    if cores[0]["sha256"] == cores[1]["sha256"]:
+        return "The same code and method as the main run; only its own configurations."
+    return (f"The same method as the main run, on another core: commit {commit}, compiled "
+            f"core sha256 {cores[0]['sha256'][:12]}.")
+
+
+def _extra_lines(extra, path: Path, main=None) -> list:
     """A further compare.py run (for instance a shorter one on a quieter
-    machine): its GEMM throughput, targets and headline table."""
+    machine, or one of an earlier core): its GEMM throughput, targets and
+    headline table."""
     loads = [x for s in extra["sections"] for b in s["configs"]
              for x in b.get("loadavg_1min", []) if x is not None]
     end = datetime.datetime.fromisoformat(extra["created"])
@@ -214,7 +227,7 @@ def _extra_lines(extra, path: Path) -> list:
            f"({extra['wall_seconds'] / 60:.0f} min): sizes {sizes}, mini-batch {batches}, "
            f"threads {', '.join(str(s['threads']) for s in extra['sections'])}; 1-minute load "
            + (f"{min(loads):.2f}–{max(loads):.2f}" if loads else "not recorded")
-           + ". Same code and method as the main run; only its own configurations.", ""]
+           + ". " + _same_core_text(extra, main or {}), ""]
     out += ["GEMM throughput:", ""] + compare.gemm_table(extra) + [""]
     out += ["Targets:", ""] + compare.checks_table(compare.target_checks(extra)) + [""]
     for sec in extra["sections"]:
@@ -310,7 +323,7 @@ def build_markdown(results, epoch, figures, out_path: Path, compare_path: Path,
         lines += ["## Time against the number of examples", ""]
         lines += compare.scaling_table(results) + [""]
     for extra, path in extras:
-        lines += _extra_lines(extra, path)
+        lines += _extra_lines(extra, path, results)
     lines += _epoch_lines(epoch)
     lines += compare.footnotes(flags | {"†", "‡", "◊"})
     regen = "python bench/make_performance_doc.py" + "".join(
