@@ -1198,8 +1198,9 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
                 forward(net, theta, acts[0], cnt, acts, NULL,
                         masks if s.use_dropout else NULL)
                 output_delta(net, delta, acts[L - 1], Y, &s.order[first], cnt)
-                prefetch_targets(Y, &s.order[first + m], min(cnt, s.total - first - m),
-                                 n_last)
+                if first + m < s.total:
+                    prefetch_targets(Y, &s.order[first + m],
+                                     min(cnt, s.total - first - m), n_last)
                 if all_finite(delta, cnt * n_last):
                     backward(net, theta, grad, cnt, acts, delta, spare,
                              masks if s.use_dropout else NULL, 1, 0, 0)
@@ -1257,8 +1258,9 @@ cdef void layers_above(Shared *s, floating *theta, floating **acts, floating *de
     cdef Py_ssize_t L = net.n_layers
     forward(net, theta, acts[1], m, acts, NULL, masks, NULL, 2)
     output_delta(net, delta, acts[L - 1], <const floating *> s.Y, &s.order[k], m)
-    prefetch_targets(<const floating *> s.Y, &s.order[k + m], min(s.mbs, s.total - k - m),
-                     net.sizes[L - 1])
+    if k + m < s.total:
+        prefetch_targets(<const floating *> s.Y, &s.order[k + m],
+                         min(s.mbs, s.total - k - m), net.sizes[L - 1])
     if all_finite(delta, m * net.sizes[L - 1]):
         s.delta1 = backward(net, theta, grad, m, acts, delta, spare, masks,
                             w_scale, l1_step, step, NULL, False, 2)
@@ -2007,8 +2009,9 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                 forward(&net, &theta[0], acts[1], m, acts, NULL,
                         masks if use_dropout else NULL, NULL, 2)
                 output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
-                prefetch_targets(&Y[0, 0], &order[k + m], min(mbs, total - k - m),
-                                 lay.sizes[L - 1])
+                if k + m < total:
+                    prefetch_targets(&Y[0, 0], &order[k + m], min(mbs, total - k - m),
+                                     lay.sizes[L - 1])
                 if not all_finite(delta, m * lay.sizes[L - 1]):
                     finite = False
                     break
@@ -2071,8 +2074,9 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     forward(&net, &theta[0], acts[0], m, acts, NULL,
                             masks if use_dropout else NULL, rows0)
                     output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
-                    prefetch_targets(&Y[0, 0], &order[k + m], min(mbs, total - k - m),
-                                     lay.sizes[L - 1])
+                    if k + m < total:
+                        prefetch_targets(&Y[0, 0], &order[k + m],
+                                         min(mbs, total - k - m), lay.sizes[L - 1])
                     if not all_finite(delta, m * lay.sizes[L - 1]):
                         finite = False
                         break
