@@ -178,7 +178,9 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
     then holds the number of examples done.
 
     ``threads=2`` splits each mini-batch between two threads (see
-    :func:`epoch_threads`); BLAS is held to one thread per call meanwhile.
+    :func:`epoch_threads`; a mini-batch of one example only where the split
+    is by the first layer's inputs, see :func:`two_thread_split`, else one
+    thread runs it); BLAS is held to one thread per call meanwhile.
     The result differs from one thread's by rounding only.
 
     While it runs, the epoch flushes subnormal numbers to zero (on x86:
