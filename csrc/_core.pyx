@@ -606,6 +606,16 @@ cdef inline void add_bias(floating *row, const floating *row2, const floating *b
             row[j] = row[j] + b[j]
 
 
+cdef inline void apply_mask(floating *A, Py_ssize_t m, Py_ssize_t n,
+                            const floating *mask) noexcept nogil:
+    """A <- A * mask, each of the m rows of n (dropout's kept and scaled
+    neurons of a hidden layer)."""
+    cdef Py_ssize_t i, j
+    for i in range(m):
+        for j in range(n):
+            A[i * n + j] = A[i * n + j] * mask[j]
+
+
 cdef void activate(floating *Z, const floating *b, Py_ssize_t m, Py_ssize_t n,
                    int act, floating *zcopy, Py_ssize_t ld=0,
                    const floating *Z2=NULL) noexcept nogil:
@@ -649,6 +659,11 @@ cdef void activate(floating *Z, const floating *b, Py_ssize_t m, Py_ssize_t n,
                 total = total + row[j]
             for j in range(n):
                 row[j] = row[j] / total
+        elif act == SIGMOID and use_kernels:
+            if floating is float:
+                nncore_sigmoid_s(row, n)
+            else:
+                nncore_sigmoid_d(row, n)
         elif act == SIGMOID:
             for j in range(n):
                 row[j] = sigmoid(row[j])
@@ -734,10 +749,7 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
             activate(acts[l], theta + net.b_off[l - 1], m, n_out, net.hidden,
                      <floating *> NULL)
             if masks != NULL:
-                for i in range(m):
-                    row = acts[l] + i * n_out
-                    for j in range(n_out):
-                        row[j] = row[j] * masks[l][j]
+                apply_mask(acts[l], m, n_out, masks[l])
         prev = acts[l]
 
 
@@ -1399,9 +1411,7 @@ cdef bint rows_above(Shared *s, floating *theta, floating **acts, floating *delt
     activate(a1, theta + net.b_off[0], c, n1, net.hidden, <floating *> NULL, 0,
              Z1 + r0 * n1)
     if masks != NULL:
-        for i in range(c):
-            for j in range(n1):
-                a1[i * n1 + j] = a1[i * n1 + j] * masks[1][j]
+        apply_mask(a1, c, n1, masks[1])
     gemm(c'N', c'T', <int> c, <int> n2, <int> n1, <floating> 1.0, a1, <int> n1, W2,
          <int> n1, <floating> 0.0, a2, <int> n2)
     activate(a2, theta + net.b_off[1], c, n2, net.output, <floating *> NULL)
@@ -1457,10 +1467,11 @@ cdef void steps_above(Shared *s, floating *theta, floating **acts, const floatin
 # barrier each thread takes half of the rows (their activations, output,
 # output error and layer 1's delta: rows_above), and after the second,
 # thread 0 takes the steps above from the whole mini-batch's deltas
-# (steps_above) before its rows of W1^T.  Each thread reads half of every input row, and no
-# gradient crosses between the cores, only the partial sums and layer 1's
-# delta (mbs x sizes[1] each): split by rows, each mini-batch moved the two
-# halves of the gradient and of the stepped weights across (1.25 MB for
+# (steps_above) before its rows of W1^T.  Each thread reads half of every
+# input row, and no gradient crosses between the cores, only the partial
+# sums and layer 1's delta (mbs x sizes[1] each): split by rows, each
+# mini-batch moved the two halves of the gradient and of the stepped
+# weights across (1.25 MB for
 # 784-100-10 in float64; with momentum at mini-batch 10, two threads took
 # 1.13-1.30x one thread's time split by rows, 0.44-0.53x by inputs).
 
@@ -1561,9 +1572,7 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
         elif t == 0:
             activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL, 0, Z1)
             if s.use_dropout:
-                for i in range(m):
-                    for l in range(n1):
-                        acts[1][i * n1 + l] = acts[1][i * n1 + l] * masks[1][l]
+                apply_mask(acts[1], m, n1, masks[1])
             layers_above(s, theta, acts, delta, spare, k, m, w_scale, l1_step, step,
                          use_masks, grad)
             if s.finite[0] and grad == NULL:  # layer 1's bias
@@ -2003,9 +2012,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                           <floating> 0.0, acts[1], n1)
                 activate(acts[1], b1, m, n1, net.hidden, <floating *> NULL)
                 if use_dropout:
-                    for i in range(m):
-                        for j in range(n1):
-                            acts[1][i * n1 + j] = acts[1][i * n1 + j] * masks[1][j]
+                    apply_mask(acts[1], m, n1, masks[1])
                 forward(&net, &theta[0], acts[1], m, acts, NULL,
                         masks if use_dropout else NULL, NULL, 2)
                 output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
