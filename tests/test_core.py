@@ -95,7 +95,11 @@ def test_one_update_matches_reference(p):
 @given(problems())
 def test_epoch_matches_reference(p):
     """A whole epoch in one native call, a fixed shuffled order, the last
-    mini-batch short whenever mbs does not divide n."""
+    mini-batch short whenever mbs does not divide n.  A float32 epoch is
+    judged against the float64 reference within 1e-4, or within ten times
+    the float32 reference's own distance from it where that is larger:
+    float32's rounding compounds over an epoch (with eta = 1, one example a
+    step and four layers, 1.8e-4 on one problem hypothesis found)."""
     dt = p["dtype"]
     theta = native.pack(p["weights"], p["biases"], dt)
     order = p["rng"].permutation(len(p["X"]))
@@ -104,7 +108,14 @@ def test_epoch_matches_reference(p):
                      p["mbs"], eta, p["lmbda"], cost=p["cost"])
     w, b = ref.matrix.sgd_epoch(p["weights"], p["biases"], p["X"], p["Y"], order,
                                 p["mbs"], eta, p["lmbda"], p["cost"])
-    assert_params_close(theta, p["sizes"], w, b, TOL[dt])
+    tol = TOL[dt]
+    if dt is np.float32:
+        w32, b32 = ref.matrix.sgd_epoch([a.astype(dt) for a in p["weights"]],
+                                        [a.astype(dt) for a in p["biases"]],
+                                        p["X"].astype(dt), p["Y"].astype(dt), order,
+                                        p["mbs"], eta, p["lmbda"], p["cost"])
+        tol = max(tol, 10 * max(rel_err(x, y) for x, y in zip(w32 + b32, w + b)))
+    assert_params_close(theta, p["sizes"], w, b, tol)
 
 
 @settings(max_examples=40, deadline=None)
