@@ -307,7 +307,9 @@ def build_markdown(results, epoch, figures, out_path: Path, compare_path: Path,
     lines += ["## GEMM throughput (the machine's limit)", "",
               f"Square GEMMs, best and median of {results['config']['gemm_repeats']} "
               "(before the section's configurations) and best at its end. The arithmetic "
-              "bound below uses the best scipy figure of the section (the BLAS nncore calls).",
+              "bound below uses the best of the scipy GEMMs (the BLAS nncore calls) timed "
+              "between the repetitions of each configuration, one per repetition and dtype; "
+              "its last column gives nncore against the section's best figure instead.",
               ""]
     lines += compare.gemm_table(results) + [""]
     flags = set()
