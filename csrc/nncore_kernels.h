@@ -44,24 +44,30 @@ static int nncore_kernels_available(void) {
    the tiles of one block run. */
 #define NNCORE_QBLOCK 128
 
-/* One tile: PR rows by NV vectors, over qn values of q. */
+/* One tile: PR rows by NV vectors, over qn values of q; the "qi" variant
+   takes its rows' indices from idx (see nncore_bcast). */
 #define NNCORE_TILE(T, V, MASK, SFX, LANES, PR, NV)                              \
-    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, p, 0)                         \
-    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, q, 1)
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, p, 0, 0)                      \
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, q, 1, 0)                      \
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, qi, 1, 1)
 
-/* S'(p, q) is rows[p][off + q] (BY = p) or rows[q][off + p] (BY = q). */
-#define NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, BY, BYQ)                  \
+/* S'(p, q) is rows[p][off + q] (BY = p) or rows[q][off + p] (BY = q); with
+   IDX (BY = q only), p stands for idx[p]: S'(idx[p], q), C's row idx[p]. */
+#define NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, BY, BYQ, IDX)             \
 NNCORE_TARGET static void                                                        \
 nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,       \
         ptrdiff_t off, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,           \
         MASK last, T alpha, T beta, int first, const T *const *ahead,            \
-        int n_ahead) {                                                           \
+        int n_ahead, const int *idx) {                                           \
     /* a small tile keeps K sums of alternate q, so that K * PR * NV     \
        chains of multiply-adds hide the instruction's latency */         \
     enum { K = PR * NV <= 2 ? 4 : PR * NV <= 6 ? 2 : 1 };                        \
     V acc[K][PR][NV];                                                            \
     const T *rp[PR];                                                             \
+    ptrdiff_t pi[PR];                                                            \
     ptrdiff_t q = 0;                                                             \
+    _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                        \
+        pi[p] = IDX ? idx[p] : p;                                                \
     if (!BYQ) {                                                                  \
         _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                    \
             rp[p] = rows[p] + off;                                               \
@@ -87,7 +93,7 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
                     ? NNCORE_MLOAD_##SFX(last, R + qk * ldr + LANES * v)         \
                     : NNCORE_LOAD_##SFX(R + qk * ldr + LANES * v);               \
             _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++) {               \
-                V s = NNCORE_SET1_##SFX(BYQ ? sq[p] : rp[p][qk]);                \
+                V s = NNCORE_SET1_##SFX(BYQ ? sq[pi[p]] : rp[p][qk]);            \
                 _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)             \
                     acc[k][p][v] = NNCORE_FMA_##SFX(s, r[v], acc[k][p][v]);      \
             }                                                                    \
@@ -101,7 +107,7 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
     _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                         \
     _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) {                       \
         MASK mk = (v == NV - 1) ? last : (MASK) ~(MASK) 0;                       \
-        T *c = C + p * ldc + LANES * v;                                          \
+        T *c = C + pi[p] * ldc + LANES * v;                                      \
         V x = NNCORE_MUL_##SFX(va, acc[0][p][v]);                                \
         if (!first)                                                              \
             x = NNCORE_ADD_##SFX(x, NNCORE_MLOAD_##SFX(mk, c));                  \
@@ -113,10 +119,10 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
 
 typedef void (*nncore_tile_d_fn)(ptrdiff_t, const double *const *, ptrdiff_t,
         const double *, ptrdiff_t, double *, ptrdiff_t, __mmask8, double, double, int,
-        const double *const *, int);
+        const double *const *, int, const int *);
 typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
         const float *, ptrdiff_t, float *, ptrdiff_t, __mmask16, float, float, int,
-        const float *const *, int);
+        const float *const *, int, const int *);
 
 /* Tile heights by width: about 24 accumulators, and few enough loads per
    multiply-add (PR broadcasts and NV loads feed PR * NV of them). */
@@ -167,24 +173,33 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
     static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_p[4][12] =        \
         NNCORE_TABLE(SFX, p);                                                    \
     static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_q[4][12] =        \
-        NNCORE_TABLE(SFX, q);
+        NNCORE_TABLE(SFX, q);                                                    \
+    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_qi[4][12] =       \
+        NNCORE_TABLE(SFX, qi);
 
 /* The whole product: blocks of q outermost (a block of S's rows or columns
    is reused by every column block), then column blocks of 4 vectors, then
-   tiles of rows. */
+   tiles of rows.
+
+   With by_q and idx (not NULL; by_q = 0 takes none), the product computes
+   C's rows idx[0..P-1] only, S' read at rows[q][idx[k]], and leaves C's
+   other rows alone: the weight gradient X^T . delta of the inputs that
+   are not zero throughout a mini-batch (the others' rows are zero). */
 #define NNCORE_PRODUCT(T, V, MASK, SFX, LANES)                                   \
     NNCORE_TILES(T, V, MASK, SFX, LANES)                                         \
 NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,           \
         ptrdiff_t N, T alpha, const T *const *rows, int by_q, const T *R,        \
-        ptrdiff_t ldr, T beta, T *C, ptrdiff_t ldc) {                            \
+        ptrdiff_t ldr, T beta, T *C, ptrdiff_t ldc, const int *idx) {            \
     ptrdiff_t nblocks = (Q + NNCORE_QBLOCK - 1) / NNCORE_QBLOCK;                 \
     ptrdiff_t qb = nblocks > 0 ? (Q + nblocks - 1) / nblocks : 0;                \
     ptrdiff_t q0, n0, p0;                                                        \
     if (P <= 0 || N <= 0) return;                                                \
     if (Q <= 0) {  /* an empty sum: C = beta C */                               \
-        for (p0 = 0; p0 < P; p0++)                                               \
+        for (p0 = 0; p0 < P; p0++) {                                             \
+            T *c = C + (idx ? idx[p0] : p0) * ldc;                               \
             for (n0 = 0; n0 < N; n0++)                                           \
-                C[p0 * ldc + n0] = beta != 0 ? beta * C[p0 * ldc + n0] : 0;      \
+                c[n0] = beta != 0 ? beta * c[n0] : 0;                            \
+        }                                                                        \
         return;                                                                  \
     }                                                                            \
     for (q0 = 0; q0 < Q; q0 += qb) {                                             \
@@ -206,14 +221,18 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
             for (p0 = 0; p0 < P; p0 += height) {                                 \
                 int pr = (int) (P - p0 < height ? P - p0 : height);              \
                 int ahead = (int) (P - p0 - pr < height ? P - p0 - pr : height); \
-                T *c = C + p0 * ldc + n0;                                        \
-                if (by_q)                                                        \
+                T *c = C + (idx ? 0 : p0 * ldc) + n0;                            \
+                if (by_q && idx)                                                 \
+                    nncore_tiles_##SFX##_qi[nv - 1][pr - 1](qn, rows + q0, 0,    \
+                        r, ldr, c, ldc, last, alpha, beta, first, rows, 0,       \
+                        idx + p0);                                               \
+                else if (by_q)                                                   \
                     nncore_tiles_##SFX##_q[nv - 1][pr - 1](qn, rows + q0, p0,    \
-                        r, ldr, c, ldc, last, alpha, beta, first, rows, 0);      \
+                        r, ldr, c, ldc, last, alpha, beta, first, rows, 0, idx); \
                 else                                                             \
                     nncore_tiles_##SFX##_p[nv - 1][pr - 1](qn, rows + p0, q0,    \
                         r, ldr, c, ldc, last, alpha, beta, first,                \
-                        rows + p0 + pr, n0 == 0 ? ahead : 0);                    \
+                        rows + p0 + pr, n0 == 0 ? ahead : 0, idx);               \
             }                                                                    \
         }                                                                        \
     }                                                                            \
@@ -239,6 +258,58 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
 
 NNCORE_PRODUCT(double, __m512d, __mmask8, d, 8)
 NNCORE_PRODUCT(float, __m512, __mmask16, s, 16)
+
+/* The inputs off..off+n-1 that are not zero in at least one of m rows
+   (NaN counts as not zero), as indices from off, ascending, into idx;
+   returns how many.  Row by row, each read from start to end (so that the
+   hardware prefetcher streams it), into a mask per LANES inputs kept in
+   idx's own room (n ints hold n / LANES masks), then the indices. */
+#define NNCORE_NONZERO(T, MASK, SFX, LANES, PS)                                  \
+NNCORE_TARGET static ptrdiff_t nncore_nonzero_##SFX(const T *const *rows,       \
+        ptrdiff_t m, ptrdiff_t off, ptrdiff_t n, int *idx) {                     \
+    ptrdiff_t j, i, count = 0, nb = (n + LANES - 1) / LANES;                     \
+    int *any = idx + n - nb;  /* the masks, at the end of idx's room */         \
+    for (j = 0; j < nb; j++) any[j] = 0;                                         \
+    for (i = 0; i < m; i++) {                                                    \
+        const T *row = rows[i] + off;                                            \
+        for (j = 0; j < nb; j++) {                                               \
+            MASK lim = n - j * LANES >= LANES ? (MASK) ~(MASK) 0                 \
+                : (MASK) ((1u << (n - j * LANES)) - 1);                          \
+            any[j] |= (int) _mm512_mask_cmp_##PS##_mask(lim,                     \
+                _mm512_maskz_loadu_##PS(lim, row + j * LANES),                   \
+                _mm512_setzero_##PS(), _CMP_NEQ_UQ);                             \
+        }                                                                        \
+    }                                                                            \
+    /* indices go to the front while the masks are read from the back: */      \
+    /* the j-th mask is read before any index can reach its place */            \
+    for (j = 0; j < nb; j++) {                                                   \
+        unsigned a = (unsigned) any[j];                                          \
+        for (; a != 0; a &= a - 1)                                               \
+            idx[count++] = (int) (j * LANES + __builtin_ctz(a));                 \
+    }                                                                            \
+    return count;                                                                \
+}
+
+NNCORE_NONZERO(double, __mmask8, d, 8, pd)
+NNCORE_NONZERO(float, __mmask16, s, 16, ps)
+
+/* Whether x[0..n-1] are all finite (x - x is 0 exactly then). */
+#define NNCORE_ALL_FINITE(T, V, MASK, SFX, LANES, PS)                            \
+NNCORE_TARGET static int nncore_all_finite_##SFX(const T *x, ptrdiff_t n) {     \
+    ptrdiff_t i;                                                                 \
+    MASK bad = 0;                                                                \
+    for (i = 0; i < n; i += LANES) {                                             \
+        MASK m = n - i >= LANES ? (MASK) ~(MASK) 0                               \
+                                : (MASK) ((1u << (n - i)) - 1);                  \
+        V v = _mm512_maskz_loadu_##PS(m, x + i);                                 \
+        bad |= _mm512_mask_cmp_##PS##_mask(m, _mm512_sub_##PS(v, v),             \
+                                           _mm512_setzero_##PS(), _CMP_NEQ_UQ);  \
+    }                                                                            \
+    return bad == 0;                                                             \
+}
+
+NNCORE_ALL_FINITE(double, __m512d, __mmask8, d, 8, pd)
+NNCORE_ALL_FINITE(float, __m512, __mmask16, s, 16, ps)
 
 /* The logistic function over n values in place, eight or sixteen at a
    time: with e = exp(-|z|), sigma(z) = 1/(1+e) for z >= 0 and e/(1+e)
@@ -541,15 +612,33 @@ NNCORE_STEPFWD(float, __m512, __mmask16, s, 16, ps)
 static int nncore_kernels_available(void) { return 0; }
 static void nncore_bcast_d(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, double alpha,
         const double *const *rows, int by_q, const double *R, ptrdiff_t ldr,
-        double beta, double *C, ptrdiff_t ldc) {
+        double beta, double *C, ptrdiff_t ldc, const int *idx) {
     (void) P; (void) Q; (void) N; (void) alpha; (void) rows; (void) by_q;
-    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc;
+    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc; (void) idx;
 }
 static void nncore_bcast_s(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, float alpha,
         const float *const *rows, int by_q, const float *R, ptrdiff_t ldr,
-        float beta, float *C, ptrdiff_t ldc) {
+        float beta, float *C, ptrdiff_t ldc, const int *idx) {
     (void) P; (void) Q; (void) N; (void) alpha; (void) rows; (void) by_q;
-    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc;
+    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc; (void) idx;
+}
+static ptrdiff_t nncore_nonzero_d(const double *const *rows, ptrdiff_t m, ptrdiff_t off,
+        ptrdiff_t n, int *idx) {
+    (void) rows; (void) m; (void) off; (void) n; (void) idx;
+    return -1;
+}
+static int nncore_all_finite_d(const double *x, ptrdiff_t n) {
+    (void) x; (void) n;
+    return 0;
+}
+static int nncore_all_finite_s(const float *x, ptrdiff_t n) {
+    (void) x; (void) n;
+    return 0;
+}
+static ptrdiff_t nncore_nonzero_s(const float *const *rows, ptrdiff_t m, ptrdiff_t off,
+        ptrdiff_t n, int *idx) {
+    (void) rows; (void) m; (void) off; (void) n; (void) idx;
+    return -1;
 }
 static void nncore_step_d(double *x, const double *g, const double *g2, ptrdiff_t n,
         double a, double s) {

@@ -1,0 +1,104 @@
+"""Layer 1's weight gradient over the inputs that are not zero throughout a
+mini-batch (as most of MNIST's border pixels are): the same weights as the
+product over every input, on every path that takes it."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from nncore import _core
+
+SIZES = [96, 24, 5]
+N = 400
+
+
+def sparse_problem(dtype, seed=0):
+    """Inputs 80 % zero, a band of columns zero in every row, and one zero
+    in the second half of the order only (zero throughout some mini-batches
+    after others that used it)."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((N, SIZES[0]))
+    X[rng.random(X.shape) < 0.8] = 0
+    X[:, 30:50] = 0
+    order = rng.permutation(N).astype(np.intp)
+    X[:, 50:60] = 0
+    X[order[: N // 2], 50:60] = rng.random((N // 2, 10)) + 0.5
+    Y = np.zeros((N, SIZES[-1]))
+    Y[np.arange(N), rng.integers(0, SIZES[-1], N)] = 1
+    parts = [rng.standard_normal(a * b) / np.sqrt(a) for a, b in zip(SIZES[:-1], SIZES[1:])]
+    parts += [rng.standard_normal(b) for b in SIZES[1:]]
+    theta = np.concatenate(parts)
+    return (np.ascontiguousarray(X, dtype), np.ascontiguousarray(Y, dtype),
+            theta.astype(dtype), order)
+
+
+def epoch(skip, theta, X, Y, order, mbs, threads, **kw):
+    theta = theta.copy()
+    if kw.get("mu") or kw.get("nesterov"):
+        kw["velocity"] = np.zeros_like(theta)
+    before = _core._skip_zeros()
+    _core._set_skip_zeros(skip)
+    try:
+        with threadpool_limits(1):
+            _core.sgd_epoch(theta, SIZES, X, Y, order[: kw.pop("total", N)], mbs, 0.5,
+                            5.0, N, _core.COST_CROSS_ENTROPY, threads=threads, **kw)
+    finally:
+        _core._set_skip_zeros(before)
+    return theta
+
+
+# (mini-batch, threads, options): one thread with the rows read in place
+# (40) and in chunks (200, and a last mini-batch of 0 rows' remainder);
+# two threads split by rows (300: chunks on each) and by inputs (40);
+# L1's separate decay, momentum's gradient written over, dropout
+CASES = [
+    (40, 1, {}), (200, 1, {}), (40, 1, dict(l1=2.0)), (40, 1, dict(mu=0.9)),
+    (40, 1, dict(dropout=0.3, seed=3)), (300, 2, {}), (300, 2, dict(mu=0.5)),
+    (40, 2, {}), (40, 2, dict(mu=0.9, nesterov=True)), (40, 2, dict(dropout=0.3, seed=3)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mbs,threads,kw", CASES)
+def test_skipping_zero_inputs_gives_the_dense_weights(dtype, mbs, threads, kw):
+    X, Y, theta, order = sparse_problem(dtype)
+    dense = epoch(False, theta, X, Y, order, mbs, threads, **dict(kw))
+    skipped = epoch(True, theta, X, Y, order, mbs, threads, **dict(kw))
+    assert np.all(np.isfinite(dense))
+    assert not np.array_equal(dense, theta)
+    # the same products but for the grouping of their terms
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert np.max(np.abs(skipped - dense)) <= tol * np.max(np.abs(dense))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_infinite_delta_reaches_the_zero_inputs_rows_as_nan(dtype, threads):
+    # an infinite weight above layer 1 leaves the outputs finite (the
+    # sigmoid saturates) but makes layer 1's delta infinite: the dense
+    # product multiplies it by the zero inputs and writes NaN into their
+    # rows of W1, and so must the skipping one
+    X, Y, theta, order = sparse_problem(dtype, seed=1)
+    w2 = SIZES[0] * SIZES[1]
+    theta[w2] = np.inf
+    dense = epoch(False, theta, X, Y, order, 40, threads, total=40)
+    skipped = epoch(True, theta, X, Y, order, 40, threads, total=40)
+    w1 = slice(0, w2)
+    assert np.isnan(dense[w1]).any()
+    np.testing.assert_array_equal(skipped, dense)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_nan_inputs_and_all_zero_mini_batches(threads):
+    # a NaN input is not zero (its NaN spreads as the dense product's
+    # does); a mini-batch of zero rows leaves only W1's decay
+    X, Y, theta, order = sparse_problem(np.float64, seed=2)
+    X[order[:40]] = 0
+    zero_only = epoch(True, theta, X, Y, order, 40, threads, total=40)
+    keep = 1 - 0.5 * 5.0 / N
+    w1 = SIZES[0] * SIZES[1]
+    np.testing.assert_allclose(zero_only[:w1], keep * theta[:w1], rtol=1e-15, atol=0)
+    X[order[40], 60] = np.nan
+    dense = epoch(False, theta, X, Y, order, 40, threads, total=80)
+    skipped = epoch(True, theta, X, Y, order, 40, threads, total=80)
+    np.testing.assert_array_equal(skipped, dense)
