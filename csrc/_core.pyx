@@ -378,7 +378,7 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
     with nz (room for P indices) the product runs over the other inputs
     only and the rest of C is scaled by beta: in an MNIST mini-batch of 100
     about a third of the 784 pixels are zero throughout (81 % of each
-    image), 38-44 % in the chunks of 64 rows that larger mini-batches pass
+    image), 37 % in the chunks of 64 rows that larger mini-batches pass
     in.  The values are the dense product's: a zero input adds exactly
     nothing to a sum of finite terms, and where D is not all finite (0
     times infinity is NaN) every input is taken.  The rows were just read
