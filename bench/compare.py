@@ -658,18 +658,20 @@ def _add_bounds(section: dict, n: int) -> None:
     """Per configuration and dtype: the time the arithmetic alone needs at
     the GEMM peak measured beside the configuration's runs (or, for older
     results, the section's), and nncore / floor over it; the same over the
-    section's best peak (``*_over_section_bound``), the stricter figure."""
+    section's best peak (``*_over_section_bound``: the local peak can be
+    above or below it)."""
     for block in section["configs"]:
         block["bound"] = {}
         for dt in _SUFFIX:
             whole = peak_gflops(section, dt)
-            peak = local_peak(block, dt) or whole
+            beside = local_peak(block, dt)
+            peak = beside or whole
             if peak is None:
                 continue
             sec = block["flops"]["exact"] / (peak * 1e9)
             sec3 = block["flops"]["formula_3x"] / (peak * 1e9)
             entry = {"peak_gflops": peak, "peak_gflops_section": whole,
-                     "peak_measured_beside": local_peak(block, dt) is not None,
+                     "peak_measured_beside": beside is not None,
                      "seconds": sec, "seconds_formula_3x": sec3}
             for row in block["rows"]:
                 if row["dtype"] == dt and row["framework"] in ("nncore", "floor"):
