@@ -481,10 +481,11 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
     return wn;                                                                   \
 }
 
-#define NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, MOM, NAME)               \
+#define NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, NAME)          \
 NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D, \
         ptrdiff_t ldd, const T *coef, const T *XTn, T *W, T *Vel, ptrdiff_t ldw, \
-        T *Z, ptrdiff_t ldz, const T *const *ahead, int n_ahead) {               \
+        T *Z, ptrdiff_t ldz, const T *const *ahead, int n_ahead,                 \
+        T *const *wrows, ptrdiff_t n_full) {                                     \
     /* about 30 registers: M of D, M sums, RB rows (momentum: 3 more     \
        constants), at least 1 */                                             \
     enum { RB0 = (30 - 2 * M - 3 * MOM) / 2,                                     \
@@ -492,6 +493,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
     V c[5];                                                                      \
     for (int i = 0; i < 2 + 3 * MOM; i++) c[i] = _mm512_set1_##PS(coef[i]);     \
     ptrdiff_t ncols = (N + LANES - 1) / LANES, a_next = 0;                       \
+    (void) wrows; (void) n_full;                                                 \
     /* W beyond the L2: blocks of rows, the next one fetched meanwhile */      \
     ptrdiff_t pb = P * ldw * (ptrdiff_t) sizeof(T) > NNCORE_L2_PART ? NNCORE_PBLOCK : P; \
     for (ptrdiff_t p0 = 0; p0 < P; p0 += pb) {                                   \
@@ -505,6 +507,8 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
             T *w = W + p0 * ldw + j;                                             \
             T *v = MOM ? Vel + p0 * ldw + j : (T *) 0;                           \
             const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
+            /* IDX: W's rows are wrows[0..P-1] */                               \
+            T *const *wr = IDX ? wrows + p0 : (T *const *) 0;                    \
             _Pragma("GCC unroll 16") for (int q = 0; q < M; q++) {                \
                 d[q] = _mm512_maskz_loadu_##PS(mk, D + q * ldd + j);             \
                 acc[q] = p0 == 0 ? _mm512_setzero_##PS()                         \
@@ -518,6 +522,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 if (rb < RB) {  /* the block's last rows, one at a time */      \
                     for (int i = 0; i < rb; i++) {                               \
                         V s1 = _mm512_setzero_##PS(), w1;                        \
+                        if (IDX) w = wr[p + i] + j;                              \
                         _Pragma("GCC unroll 16") for (int q = 0; q < M; q++)      \
                             s1 = _mm512_fmadd_##PS(_mm512_set1_##PS(x[q]), d[q], s1); \
                         w1 = nncore_wstep_##SFX(MOM, mk, w, v, s1, c);           \
@@ -529,15 +534,25 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                     break;                                                       \
                 }                                                                \
                 /* the first column's pass fetches the rows of the mini-    \
-                   batch after the next, a cache line of each per LANES rows */  \
-                if (j == 0 && p0 + p >= a_next) {                                \
+                   batch after the next, a cache line of each per LANES rows \
+                   (IDX: spread over the list's rows) */                         \
+                if (IDX) {                                                       \
+                    if (j == 0)                                                  \
+                        for (; a_next < n_full && a_next * P <= (p0 + p) * n_full; \
+                             a_next += LANES)                                    \
+                            for (int a = 0; a < n_ahead; a++)                    \
+                                __builtin_prefetch(ahead[a] + a_next, 0, 3);     \
+                } else if (j == 0 && p0 + p >= a_next) {                         \
                     for (int a = 0; a < n_ahead; a++)                            \
                         __builtin_prefetch(ahead[a] + a_next, 0, 3);             \
                     a_next += LANES;                                             \
                 }                                                                \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++) {            \
                     if (f_row < P) {                                             \
-                        __builtin_prefetch(W + f_row * ldw + f_col * LANES, 1, 3); \
+                        if (IDX)                                                 \
+                            __builtin_prefetch(wrows[f_row] + f_col * LANES, 1, 3); \
+                        else                                                     \
+                            __builtin_prefetch(W + f_row * ldw + f_col * LANES, 1, 3); \
                         if (MOM)                                                 \
                             __builtin_prefetch(Vel + f_row * ldw + f_col * LANES, 1, 3); \
                     }                                                            \
@@ -548,7 +563,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                     sum[i] = _mm512_fmadd_##PS(_mm512_set1_##PS(x[i * M + q]), d[q], sum[i]); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
-                    wv[i] = nncore_wstep_##SFX(MOM, mk, w + i * ldw,             \
+                    wv[i] = nncore_wstep_##SFX(MOM, mk, IDX ? wr[p + i] + j : w + i * ldw, \
                                                MOM ? v + i * ldw : v, sum[i], c); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                 _Pragma("GCC unroll 16") for (int r = 0; r < M; r++)              \
@@ -563,13 +578,14 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
 }
 typedef void (*nncore_stepfwd_d_fn)(ptrdiff_t, ptrdiff_t, const double *, const double *,
         ptrdiff_t, const double *, const double *, double *, double *, ptrdiff_t,
-        double *, ptrdiff_t, const double *const *, int);
+        double *, ptrdiff_t, const double *const *, int, double *const *, ptrdiff_t);
 typedef void (*nncore_stepfwd_s_fn)(ptrdiff_t, ptrdiff_t, const float *, const float *,
         ptrdiff_t, const float *, const float *, float *, float *, ptrdiff_t,
-        float *, ptrdiff_t, const float *const *, int);
+        float *, ptrdiff_t, const float *const *, int, float *const *, ptrdiff_t);
 #define NNCORE_STEPFWD_2(T, V, MASK, SFX, LANES, PS, M)                          \
-    NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, 0, nncore_stepfwd_##SFX##_##M)  \
-    NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, 1, nncore_stepfwd_m_##SFX##_##M)
+    NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, 0, 0, nncore_stepfwd_##SFX##_##M) \
+    NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, 1, 0, nncore_stepfwd_m_##SFX##_##M) \
+    NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, 0, 1, nncore_stepfwd_i_##SFX##_##M)
 #define NNCORE_STEPFWD(T, V, MASK, SFX, LANES, PS)                               \
     NNCORE_WSTEP(T, V, MASK, SFX, PS)                                            \
     NNCORE_STEPFWD_2(T, V, MASK, SFX, LANES, PS, 1)                              \
@@ -584,7 +600,7 @@ typedef void (*nncore_stepfwd_s_fn)(ptrdiff_t, ptrdiff_t, const float *, const f
     NNCORE_STEPFWD_2(T, V, MASK, SFX, LANES, PS, 10)                             \
     NNCORE_STEPFWD_2(T, V, MASK, SFX, LANES, PS, 11)                             \
     NNCORE_STEPFWD_2(T, V, MASK, SFX, LANES, PS, 12)                             \
-static const nncore_stepfwd_##SFX##_fn nncore_stepfwds_##SFX[2][NNCORE_FUSE_MAX] = { \
+static const nncore_stepfwd_##SFX##_fn nncore_stepfwds_##SFX[3][NNCORE_FUSE_MAX] = { \
    {nncore_stepfwd_##SFX##_1, nncore_stepfwd_##SFX##_2, nncore_stepfwd_##SFX##_3, \
     nncore_stepfwd_##SFX##_4, nncore_stepfwd_##SFX##_5, nncore_stepfwd_##SFX##_6, \
     nncore_stepfwd_##SFX##_7, nncore_stepfwd_##SFX##_8, nncore_stepfwd_##SFX##_9, \
@@ -593,15 +609,22 @@ static const nncore_stepfwd_##SFX##_fn nncore_stepfwds_##SFX[2][NNCORE_FUSE_MAX]
     nncore_stepfwd_m_##SFX##_4, nncore_stepfwd_m_##SFX##_5, nncore_stepfwd_m_##SFX##_6, \
     nncore_stepfwd_m_##SFX##_7, nncore_stepfwd_m_##SFX##_8, nncore_stepfwd_m_##SFX##_9, \
     nncore_stepfwd_m_##SFX##_10, nncore_stepfwd_m_##SFX##_11,                    \
-    nncore_stepfwd_m_##SFX##_12}};                                               \
+    nncore_stepfwd_m_##SFX##_12},                                                \
+   {nncore_stepfwd_i_##SFX##_1, nncore_stepfwd_i_##SFX##_2, nncore_stepfwd_i_##SFX##_3, \
+    nncore_stepfwd_i_##SFX##_4, nncore_stepfwd_i_##SFX##_5, nncore_stepfwd_i_##SFX##_6, \
+    nncore_stepfwd_i_##SFX##_7, nncore_stepfwd_i_##SFX##_8, nncore_stepfwd_i_##SFX##_9, \
+    nncore_stepfwd_i_##SFX##_10, nncore_stepfwd_i_##SFX##_11,                    \
+    nncore_stepfwd_i_##SFX##_12}};                                               \
 /* coef: {alpha, beta} if Vel is NULL, else momentum's {mu, cg, c2, a, b}      \
-   (Vel then holds W's velocities, in W's layout) */                            \
+   (Vel then holds W's velocities, in W's layout).  With wrows (plain steps \
+   only), W's P rows are wrows[0..P-1] (XT and XTn packed alike), and the   \
+   ahead rows hold n_full inputs. */                                          \
 static void nncore_step_forward_##SFX(ptrdiff_t P, ptrdiff_t N, int m,           \
         const T *XT, const T *D, ptrdiff_t ldd, const T *coef, const T *XTn,     \
         T *W, T *Vel, ptrdiff_t ldw, T *Z, ptrdiff_t ldz, const T *const *ahead, \
-        int n_ahead) {                                                           \
-    nncore_stepfwds_##SFX[Vel != 0][m - 1](P, N, XT, D, ldd, coef, XTn, W, Vel,  \
-                                           ldw, Z, ldz, ahead, n_ahead);         \
+        int n_ahead, T *const *wrows, ptrdiff_t n_full) {                        \
+    nncore_stepfwds_##SFX[wrows ? 2 : Vel != 0][m - 1](P, N, XT, D, ldd, coef,   \
+        XTn, W, Vel, ldw, Z, ldz, ahead, n_ahead, wrows, n_full);                \
 }
 
 NNCORE_STEPFWD(double, __m512d, __mmask8, d, 8, pd)
@@ -661,18 +684,18 @@ static void nncore_momentum_s(float *x, float *v, const float *g, ptrdiff_t n,
 static void nncore_step_forward_d(ptrdiff_t P, ptrdiff_t N, int m, const double *XT,
         const double *D, ptrdiff_t ldd, const double *coef, const double *XTn, double *W,
         double *Vel, ptrdiff_t ldw, double *Z, ptrdiff_t ldz, const double *const *ahead,
-        int n_ahead) {
+        int n_ahead, double *const *wrows, ptrdiff_t n_full) {
     (void) P; (void) N; (void) m; (void) XT; (void) D; (void) ldd; (void) coef;
     (void) XTn; (void) W; (void) Vel; (void) ldw; (void) Z; (void) ldz; (void) ahead;
-    (void) n_ahead;
+    (void) n_ahead; (void) wrows; (void) n_full;
 }
 static void nncore_step_forward_s(ptrdiff_t P, ptrdiff_t N, int m, const float *XT,
         const float *D, ptrdiff_t ldd, const float *coef, const float *XTn, float *W,
         float *Vel, ptrdiff_t ldw, float *Z, ptrdiff_t ldz, const float *const *ahead,
-        int n_ahead) {
+        int n_ahead, float *const *wrows, ptrdiff_t n_full) {
     (void) P; (void) N; (void) m; (void) XT; (void) D; (void) ldd; (void) coef;
     (void) XTn; (void) W; (void) Vel; (void) ldw; (void) Z; (void) ldz; (void) ahead;
-    (void) n_ahead;
+    (void) n_ahead; (void) wrows; (void) n_full;
 }
 static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
 static void nncore_sigmoid_s(float *x, ptrdiff_t n) { (void) x; (void) n; }

@@ -118,6 +118,38 @@ def test_step_forward_matches_numpy(P, N, m, dtype, rule, seed):
 
 @needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("P,N,m,share", [(40, 24, 1, 0.3), (97, 70, 3, 0.5), (784, 300, 10, 0.6),
+                                         (784, 600, 1, 0.3), (50, 17, 12, 1.0), (30, 9, 2, 0.0)])
+def test_step_forward_over_listed_rows(P, N, m, share, dtype):
+    """The sparse steps' kernel: only the listed rows of W are stepped and
+    summed over (in blocks with the next block fetched where W is larger
+    than the L2's share), the others are left as they are, bit for bit."""
+    rng = np.random.default_rng(P + N + m)
+    XT, XTn = (rng.standard_normal((P, m)).astype(dtype) for _ in range(2))
+    D = rng.standard_normal((m, N)).astype(dtype)
+    W0 = rng.standard_normal((P, N)).astype(dtype)
+    rows = np.flatnonzero(rng.random(P) < share).astype(np.intc)
+    W, Z = W0.copy(), np.full((m, N), np.nan, dtype=dtype)
+    _core.step_forward(-0.3, XT, D, 1.0, XTn, W, Z, rows=rows)
+    f64 = np.float64
+    W_exp = W0.astype(f64)
+    W_exp[rows] -= 0.3 * (XT[rows].astype(f64) @ D.astype(f64))
+    others = np.setdiff1d(np.arange(P), rows)
+    np.testing.assert_array_equal(W[others], W0[others])
+    np.testing.assert_allclose(W, W_exp, rtol=0, atol=TOL[dtype] * 40 * m ** 0.5)
+    Z_exp = XTn[rows].astype(f64).T @ W[rows].astype(f64)
+    np.testing.assert_allclose(Z, Z_exp, rtol=0,
+                               atol=TOL[dtype] * 10 * max(np.abs(Z_exp).max(), 1) * P ** 0.5)
+    with pytest.raises(ValueError, match="ascending"):
+        _core.step_forward(-0.3, XT, D, 1.0, XTn, W, Z, rows=np.array([1, 1], np.intc))
+    with pytest.raises(ValueError, match="ascending"):
+        _core.step_forward(-0.3, XT, D, 1.0, XTn, W, Z, rows=np.array([P], np.intc))
+    with pytest.raises(ValueError, match="plain steps only"):
+        _core.step_forward(-0.3, XT, D, 1.0, XTn, W, Z, np.zeros_like(W), rows=rows)
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_step_forward_streams_a_large_layer(dtype):
     """A layer larger than the L2's share goes in blocks of rows, each
     fetching the next: the same results; and the argument checks."""

@@ -12,7 +12,7 @@ SIZES = [96, 24, 5]
 N = 400
 
 
-def sparse_problem(dtype, seed=0):
+def sparse_problem(dtype, seed=0, sizes=SIZES):
     """Inputs 80 % zero, a band of columns zero in every row, and one zero
     in the second half of the order only (zero throughout some mini-batches
     after others that used it)."""
@@ -23,16 +23,16 @@ def sparse_problem(dtype, seed=0):
     order = rng.permutation(N).astype(np.intp)
     X[:, 50:60] = 0
     X[order[: N // 2], 50:60] = rng.random((N // 2, 10)) + 0.5
-    Y = np.zeros((N, SIZES[-1]))
-    Y[np.arange(N), rng.integers(0, SIZES[-1], N)] = 1
-    parts = [rng.standard_normal(a * b) / np.sqrt(a) for a, b in zip(SIZES[:-1], SIZES[1:])]
-    parts += [rng.standard_normal(b) for b in SIZES[1:]]
+    Y = np.zeros((N, sizes[-1]))
+    Y[np.arange(N), rng.integers(0, sizes[-1], N)] = 1
+    parts = [rng.standard_normal(a * b) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:])]
+    parts += [rng.standard_normal(b) for b in sizes[1:]]
     theta = np.concatenate(parts)
     return (np.ascontiguousarray(X, dtype), np.ascontiguousarray(Y, dtype),
             theta.astype(dtype), order)
 
 
-def epoch(skip, theta, X, Y, order, mbs, threads, **kw):
+def epoch(skip, theta, X, Y, order, mbs, threads, sizes=SIZES, lmbda=5.0, **kw):
     theta = theta.copy()
     if kw.get("mu") or kw.get("nesterov"):
         kw["velocity"] = np.zeros_like(theta)
@@ -40,8 +40,8 @@ def epoch(skip, theta, X, Y, order, mbs, threads, **kw):
     _core._set_skip_zeros(skip)
     try:
         with threadpool_limits(1):
-            _core.sgd_epoch(theta, SIZES, X, Y, order[: kw.pop("total", N)], mbs, 0.5,
-                            5.0, N, _core.COST_CROSS_ENTROPY, threads=threads, **kw)
+            _core.sgd_epoch(theta, sizes, X, Y, order[: kw.pop("total", N)], mbs, 0.5,
+                            lmbda, N, _core.COST_CROSS_ENTROPY, threads=threads, **kw)
     finally:
         _core._set_skip_zeros(before)
     return theta
@@ -102,3 +102,62 @@ def test_nan_inputs_and_all_zero_mini_batches(threads):
     dense = epoch(False, theta, X, Y, order, 40, threads, total=80)
     skipped = epoch(True, theta, X, Y, order, 40, threads, total=80)
     np.testing.assert_array_equal(skipped, dense)
+
+
+# The fused steps of mini-batches up to 12 leave alone the rows of W1^T whose
+# input is zero in the mini-batch and the next, holding W1 = s V while the
+# epoch runs (the decay in s).  Where that pays: with 3 vectors a row
+# ([96, 24, 5] in float64) up to mini-batch 3, with 8 ([96, 60, 5]) at any.
+WIDE = [96, 60, 5]
+FUSED = [(1, 1, SIZES), (3, 1, SIZES), (2, 1, WIDE), (12, 1, WIDE),
+         (1, 2, SIZES), (3, 2, WIDE), (12, 2, WIDE)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mbs,threads,sizes", FUSED)
+def test_sparse_fused_steps_give_the_dense_weights(dtype, mbs, threads, sizes):
+    X, Y, theta, order = sparse_problem(dtype, sizes=sizes)
+    total = 120   # (at mini-batch 1 the trajectory's rounding grows with the steps)
+    # without decay (s = 1) a left-out row's step and sum are exactly zero
+    dense = epoch(False, theta, X, Y, order, mbs, threads, sizes, 0.0, total=total)
+    sparse = epoch(True, theta, X, Y, order, mbs, threads, sizes, 0.0, total=total)
+    assert not np.array_equal(dense, theta)
+    np.testing.assert_array_equal(sparse, dense)
+    # with decay: s shrinks, steps are divided by it, sums multiplied by it
+    dense = epoch(False, theta, X, Y, order, mbs, threads, sizes, total=total)
+    sparse = epoch(True, theta, X, Y, order, mbs, threads, sizes, total=total)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert np.max(np.abs(sparse - dense)) <= tol * np.max(np.abs(dense))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sparse_fused_steps_rescale_a_fast_decay(threads):
+    # beta = 1 - 0.5 * 240 / 400 = 0.7: s falls below 1/1024 every 20 steps
+    # and V is scaled back into W1 then, many times in an epoch
+    X, Y, theta, order = sparse_problem(np.float64, sizes=WIDE)
+    dense = epoch(False, theta, X, Y, order, 2, threads, WIDE, 240.0, total=200)
+    sparse = epoch(True, theta, X, Y, order, 2, threads, WIDE, 240.0, total=200)
+    assert np.max(np.abs(sparse - dense)) <= 1e-13 * np.max(np.abs(dense))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("where", ["weight", "input"])
+def test_sparse_fused_steps_meet_infinities_as_the_dense_ones(threads, where):
+    # an infinite weight of W1 (from the start), or an infinite input (it
+    # writes infinities into its row of W1 mid-epoch): the dense sums are
+    # NaN where a zero input meets them, and the sparse steps give way to
+    # the dense ones as soon as they could differ
+    X, Y, theta, order = sparse_problem(np.float64, seed=3, sizes=WIDE)
+    if where == "weight":
+        theta[7 * WIDE[0] + 31] = np.inf    # neuron 7's weight from input 31 (zero)
+    else:
+        X[order[9], 70] = np.inf
+    for lmbda in (0.0, 5.0):
+        dense = epoch(False, theta, X, Y, order, 1, threads, WIDE, lmbda, total=60)
+        sparse = epoch(True, theta, X, Y, order, 1, threads, WIDE, lmbda, total=60)
+        assert not np.all(np.isfinite(dense))
+        finite = np.isfinite(dense)
+        np.testing.assert_array_equal(np.isfinite(sparse), finite)
+        np.testing.assert_array_equal(sparse[~finite], dense[~finite])   # NaN, +-inf
+        scale = 0 if lmbda == 0 else 1e-13 * np.max(np.abs(dense[finite]))
+        assert np.max(np.abs(sparse[finite] - dense[finite])) <= scale
