@@ -596,7 +596,6 @@ def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1]
                           &V[0, 0] if V is not None else NULL, N, &Z[0, 0], NULL, 0)
         return
     # the listed inputs alone, packed as the sparse steps pack them
-    dtype = np.float32 if floating is float else np.float64
     cdef floating[:, ::1] XS = np.ascontiguousarray(np.asarray(XT)[np.asarray(rows)])
     cdef floating[:, ::1] XSn = np.ascontiguousarray(np.asarray(XTn)[np.asarray(rows)])
     wrows_arr = np.empty(count, dtype=np.intp)
@@ -1134,15 +1133,16 @@ cdef inline bint fused_suits(const Net *net, Py_ssize_t mbs, double l1) noexcept
     return use_kernels and l1 == 0 and net.n_layers >= 3 and mbs <= NNCORE_FUSE_MAX
 
 
-# The fused steps of a one-thread epoch leave alone layer 1's rows whose
-# input is zero in both the mini-batch stepped and the next one (81 % of an
-# MNIST image's pixels are zero: 150 of 784 are not in one image, 382 in ten;
-# over two mini-batches of one, about 250 rows of 784 are touched).  Their
-# weight gradient is zero, but the step's weight decay would still scale
-# them; so while the epoch runs, layer 1's weights are held as W = s V, the
-# decay is taken by the scalar s (s <- beta s) and the step by the touched
-# rows of V (V <- V + alpha/s' x . delta), and V is scaled back into W
-# before any other use of it and when s falls below SPARSE_RESCALE_BELOW.
+# The fused steps (of one thread, or of two split by inputs) leave alone
+# layer 1's rows whose input is zero in both the mini-batch stepped and the
+# next one (81 % of an MNIST image's pixels are zero: 150 of 784 are not in
+# one image, 382 in ten; over two mini-batches of one, about 250 rows of 784
+# are touched).  Their weight gradient is zero, but the step's weight decay
+# would still scale them; so while the epoch runs, layer 1's weights are
+# held as W = s V, the decay is taken by the scalar s (s <- beta s) and the
+# step by the touched rows of V (V <- V + alpha/s' x . delta), and V is
+# scaled back into W before any other use of it and when s falls below
+# SPARSE_RESCALE_BELOW.
 # The result is the dense steps' up to rounding (without decay, beta = 1, it
 # is theirs exactly: a zero input adds exactly nothing to a sum of finite
 # terms).  A weight or input that is not finite would make the dense sums
