@@ -107,7 +107,9 @@ def test_nan_inputs_and_all_zero_mini_batches(threads):
 # The fused steps of mini-batches up to 12 leave alone the rows of W1^T whose
 # input is zero in the mini-batch and the next, holding W1 = s V while the
 # epoch runs (the decay in s).  Where that pays: with 3 vectors a row
-# ([96, 24, 5] in float64) up to mini-batch 3, with 8 ([96, 60, 5]) at any.
+# ([96, 24, 5] in float64) up to mini-batch 3, with 8 ([96, 60, 5]) at any;
+# in float32 (2 and 4 vectors) up to 2 and 4, so there mini-batches 3 and
+# 12 check that the dense steps they keep are unchanged.
 WIDE = [96, 60, 5]
 FUSED = [(1, 1, SIZES), (3, 1, SIZES), (2, 1, WIDE), (12, 1, WIDE),
          (1, 2, SIZES), (3, 2, WIDE), (12, 2, WIDE)]
