@@ -385,14 +385,9 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
     by the forward product, so the scan for zeros reads them from cache."""
     cdef Py_ssize_t count = -1
     if nz != NULL and skip_zeros and use_kernels:
-        if floating is float:
-            count = nncore_nonzero_s(rows, Q, 0, P, nz)
-            if count >= P or not nncore_all_finite_s(D, Q * N):
-                count = -1
-        else:
-            count = nncore_nonzero_d(rows, Q, 0, P, nz)
-            if count >= P or not nncore_all_finite_d(D, Q * N):
-                count = -1
+        count = nonzero_inputs(rows, Q, P, nz)
+        if count >= P or not finite_values(D, Q * N):
+            count = -1
     if count < 0:
         bcast_rows(P, Q, N, alpha, rows, True, D, N, beta, C, ldc)
     else:
@@ -1265,6 +1260,34 @@ cdef void pack_listed(floating *XS, floating *XSn, floating **wrows, const float
         wrows[r] = W + p * ldw
 
 
+cdef bint sparse_step(Py_ssize_t P, Py_ssize_t n1, Py_ssize_t m, const floating **urows,
+                      int *nz, floating *XS, floating *XSn, floating **wrows,
+                      const floating *d1, floating step, double *w_s, double beta,
+                      floating *W, Py_ssize_t ld, floating *Z, const floating **ahead,
+                      Py_ssize_t n_ahead) noexcept nogil:
+    """One sparse step (see sparse_suits) of layer 1's P rows of W (= w_s V,
+    rows ld apart) for the mini-batch whose m input rows are urows[0..m-1],
+    its delta d1, and the next mini-batch's sums Z from urows[m..2m-1]
+    (nz, XS, XSn, wrows: room for P indices, P*m values twice, P rows).
+    Returns False if Z is not all finite: V is then scaled back into W
+    (w_s = 1), and the caller goes back to dense steps, recomputing Z."""
+    cdef floating coef[5]
+    cdef Py_ssize_t count = nonzero_inputs(urows, 2 * m, P, nz)
+    pack_listed(XS, XSn, wrows, urows, m, nz, count, W, ld)
+    w_s[0] = w_s[0] * beta
+    coef[0] = <floating> (-step / w_s[0])
+    coef[1] = 1
+    step_forward1(P, n1, m, XS, d1, coef, XSn, W, NULL, ld, Z, ahead, n_ahead,
+                  wrows, count)
+    if w_s[0] != 1:
+        scale_weights(Z, m, n1, n1, <floating> w_s[0])
+    cdef bint finite = finite_values(Z, m * n1)
+    if (not finite or w_s[0] < SPARSE_RESCALE_BELOW) and w_s[0] != 1:
+        scale_weights(W, P, n1, ld, <floating> w_s[0])
+        w_s[0] = 1
+    return finite
+
+
 cdef void working_copy(const Net *net, floating *theta, floating *work,
                        bint into) noexcept nogil:
     """Copy parameters (or velocities) between network2's layout (theta)
@@ -1745,7 +1768,6 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef bint sparse = s.sparse and finite_values(W, nk * ld)
     cdef double beta_d = 1.0 - s.eta * s.lmbda / s.n
     cdef double w_s = 1.0
-    cdef Py_ssize_t count
     cdef floating **wrows = <floating **> s.wrows[t]
     cdef const floating *urows[2 * NNCORE_FUSE_MAX_C]
     carve(work, net, s.mbs, 1, acts)
@@ -1807,23 +1829,12 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             for i in range(m):
                 urows[i] = X + s.order[k + i] * n0 + k0
                 urows[m + i] = X + s.order[k + m + i] * n0 + k0
-            count = nonzero_inputs(urows, 2 * m, nk, s.nz[t])
-            pack_listed(XTc, XTn, wrows, urows, m, s.nz[t], count, W, ld)
             l = min(m, s.total - (k + 2 * m))  # rows of the one after
             for i in range(l):
                 rows[i] = X + s.order[k + 2 * m + i] * n0 + k0
-            w_s = w_s * beta_d
-            coef[0] = <floating> (-step / w_s)
-            coef[1] = 1
-            step_forward1(nk, n1, m, XTc, d1, coef, XTn, W, NULL, ld, Zt, rows, l,
-                          wrows, count)
-            if w_s != 1:
-                scale_weights(Zt, m, n1, n1, <floating> w_s)
-            if not finite_values(Zt, m * n1):
+            if not sparse_step(nk, n1, m, urows, s.nz[t], XTc, XTn, wrows, d1, step,
+                               &w_s, beta_d, W, ld, Zt, rows, l):
                 # back to dense steps, which recompute this thread's sums
-                if w_s != 1:
-                    scale_weights(W, nk, n1, ld, <floating> w_s)
-                    w_s = 1
                 sparse = False
                 for i in range(m):
                     rows[i] = X + s.order[k + m + i] * n0 + k0
@@ -1831,9 +1842,6 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
                            Zt, n1)
                 # (the dense steps find the next mini-batch packed in XTc)
                 pack_inputs(XTc, X + k0, &s.order[k + m], m, nk, n0)
-            elif w_s < SPARSE_RESCALE_BELOW:
-                scale_weights(W, nk, n1, ld, <floating> w_s)
-                w_s = 1
             z_ready = True
         elif s.fuse and m == s.mbs and k + 2 * m <= s.total:
             if not z_ready:
@@ -2236,7 +2244,6 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef double beta = 1.0 - eta * lmbda / n
     cdef bint sparse = sparse_suits(fuse, use_momentum, beta, n1, mbs, floating is float)
     cdef double w_s = 1.0
-    cdef Py_ssize_t count
     urows_arr = np.empty(2 * mbs if sparse else 1, dtype=np.intp)
     cdef const floating **urows = <const floating **> <size_t> urows_arr.ctypes.data
     wrows_arr = np.empty(n_in if sparse else 1, dtype=np.intp)
@@ -2314,32 +2321,19 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     for i in range(j):
                         rows[i] = &X[order[k + 2 * m + i], 0]
                     if sparse:
-                        # the inputs not zero in this mini-batch or the next,
-                        # packed by input into XTc and XTn, and their rows of W1
+                        # over the inputs not zero in this mini-batch or the
+                        # next, packed by input into XTc and XTn
                         for i in range(m):
                             urows[i] = &X[order[k + i], 0]
                             urows[m + i] = &X[order[k + m + i], 0]
-                        count = nonzero_inputs(urows, 2 * m, n_in, nz)
-                        pack_listed(XTc, XTn, wrows, urows, m, nz, count, W1, net.ld1)
-                        w_s = w_s * beta
-                        coef[0] = <floating> (-step / w_s)
-                        coef[1] = 1
-                        step_forward1(n_in, n1, m, XTc, d1, coef, XTn, W1, NULL, net.ld1,
-                                      acts[1], rows, j, wrows, count)
-                        if w_s != 1:
-                            scale_weights(acts[1], m, n1, n1, <floating> w_s)
-                        if not finite_values(acts[1], m * n1):
+                        if not sparse_step(n_in, n1, m, urows, nz, XTc, XTn, wrows, d1,
+                                           step, &w_s, beta, W1, net.ld1, acts[1],
+                                           rows, j):
                             # back to the dense steps, which recompute the sums
-                            if w_s != 1:
-                                scale_weights(W1, n_in, n1, net.ld1, <floating> w_s)
-                                w_s = 1
                             sparse = False
                             pack_inputs(XTn, &X[0, 0], &order[k + m], m, n_in, n_in)
                             bcast(m, n_in, n1, <floating> 1.0, XTn, 1, m, W1, net.ld1,
                                   <floating> 0.0, acts[1], n1)
-                        elif w_s < SPARSE_RESCALE_BELOW:
-                            scale_weights(W1, n_in, n1, net.ld1, <floating> w_s)
-                            w_s = 1
                     else:
                         pack_inputs(XTn, &X[0, 0], &order[k + m], m, n_in, n_in)
                         step_forward1(n_in, n1, m, XTc, d1, coef, XTn, W1,
