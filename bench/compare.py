@@ -216,6 +216,10 @@ class Config:
     gemm_repeats: int = 5
     #: Time nncore on 1/4, 1/2 and all of the examples (one thread).
     scaling: bool = True
+    #: Rounds of that (at least): its runs are short (0.07-0.3 s).  With
+    #: three, one full run's medians gave 5.40-6.55 us per example for one
+    #: configuration on a busy machine; nine rounds, 4.68-4.71 on a quiet one.
+    scaling_repeats: int = 9
     scaling_sizes: list = dataclasses.field(default_factory=lambda: [784, 100, 10])
     scaling_batch_sizes: list = dataclasses.field(default_factory=lambda: [10, 100])
     data: str | None = None
@@ -247,7 +251,8 @@ def quick_config(**overrides) -> Config:
     settings = dict(sizes=[[784, 30, 10]], batch_sizes=[10, 100], threads=[1], repeats=2,
                     train_size=10_000, max_seconds=1.0, min_examples=1_000,
                     calibration_examples=500, gemm_size=1024, gemm_repeats=3,
-                    scaling_batch_sizes=[10], scaling_sizes=[784, 30, 10], quick=True)
+                    scaling_batch_sizes=[10], scaling_sizes=[784, 30, 10], scaling_repeats=3,
+                    quick=True)
     settings.update(overrides)
     return Config(**settings)
 
@@ -697,7 +702,7 @@ def _scaling(cfg: Config, arrays, ref, native, core, progress) -> dict:
             r = Runner(f"nncore-{_SUFFIX[dt]}", "nncore", dt)
             work.call(r, min(work.n, 20 * mbs))()
             secs = {c: [] for c in counts}
-            for rep in range(max(cfg.repeats, 3)):
+            for rep in range(max(cfg.repeats, cfg.scaling_repeats)):
                 for c in counts[rep % len(counts):] + counts[:rep % len(counts)]:
                     t, _, _ = _timed(work.call(r, c))
                     secs[c].append(t)
@@ -1149,7 +1154,8 @@ def scaling_table(results) -> list:
     if not sc:
         return []
     lines = [f"nncore, {_sz(sc['sizes'])}, one thread, on the first ¼, ½ and all of the "
-             f"shuffled examples (alternating; medians):", "",
+             f"shuffled examples ({len(sc['blocks'][0]['seconds'][0])} rounds, "
+             f"alternating; medians):", "",
              "| batch | dtype | examples | s | µs per example |", "|---:|---|---|---|---|"]
     for b in sc["blocks"]:
         lines.append(f"| {b['mini_batch_size']} | {b['dtype']} | "
