@@ -315,16 +315,20 @@ cdef inline bint first_transposed(Py_ssize_t width, Py_ssize_t mbs,
     """Whether an epoch computes on a working copy of theta that holds
     layer 1 transposed, (in, out), its rows padded to whole vectors (see
     working_copy), which puts its forward product, as its weight gradient
-    X^T . delta, in our kernel's broadcast form: for layers up to 1 KB a
-    row (four register tiles; larger mini-batches pass in chunks, see
-    chunked_gradient), and for any layer with mini-batches up to 16
-    (measured on 784-h-10 epochs as kernel_suits; beyond these, BLAS's
-    blocking for wide products wins).  In float32, from mini-batches of 2:
-    at 1, BLAS's matrix-vector code took 0.75-0.87x our kernel's time
-    (784-30-10, 784-100-10); in float64 our kernel's took 0.81-0.93x BLAS's
-    there, and at 2 and 3 0.57-0.97x in both (784-800-10 at 2: 0.57-0.60x)."""
-    cdef Py_ssize_t row = width * (4 if single else 8)
-    return use_kernels and mbs >= (2 if single else 1) and (row <= 1024 or mbs <= 16)
+    X^T . delta, in our kernel's broadcast form (see direct_rows; larger
+    mini-batches pass in chunks, see chunked_gradient): where the CPU has
+    our kernels, any width.  Wide layers went to BLAS in network2's layout
+    until the forward product, too, left out the zero inputs
+    (forward_listed): 784-800-10 at mini-batch 100 then took 0.73x BLAS's
+    epoch time in float64 and 0.57x in float32 on one thread, 0.72x and
+    0.63x on two (split by inputs, not by neurons; see cols_suit); at 32
+    0.58x, at 1000 0.88x and 0.78x (and on contiguous operands our kernel
+    alone runs (100 x 784) . (784 x 800) as fast as OpenBLAS in float64,
+    1.15x as fast in float32).  In float32, from mini-batches of 2: at 1,
+    BLAS's matrix-vector code took 0.75-0.87x our kernel's time (784-30-10,
+    784-100-10); in float64 our kernel's took 0.81-0.93x BLAS's there, and
+    at 2 and 3 0.57-0.97x in both (784-800-10 at 2: 0.57-0.60x)."""
+    return use_kernels and mbs >= (2 if single else 1)
 
 
 cdef inline void bcast_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
@@ -369,7 +373,8 @@ cdef void scale_rows_except(floating *C, Py_ssize_t ldc, Py_ssize_t N, Py_ssize_
 
 cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
                         const floating **rows, const floating *D, floating beta,
-                        floating *C, Py_ssize_t ldc, int *nz) noexcept nogil:
+                        floating *C, Py_ssize_t ldc, int *nz,
+                        Py_ssize_t listed=-1) noexcept nogil:
     """C (P x N) = alpha * A^T . D + beta * C, where A (Q x P) is given by
     its row pointers and D is (Q x N) contiguous: layer 1's weight gradient
     X^T . delta over a mini-batch's Q input rows, or its step fused.
@@ -382,10 +387,12 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
     in.  The values are the dense product's: a zero input adds exactly
     nothing to a sum of finite terms, and where D is not all finite (0
     times infinity is NaN) every input is taken.  The rows were just read
-    by the forward product, so the scan for zeros reads them from cache."""
+    by the forward product, so the scan for zeros reads them from cache;
+    listed >= 0 says the forward product's scan left the list in nz (see
+    forward_listed)."""
     cdef Py_ssize_t count = -1
     if nz != NULL and skip_zeros and use_kernels:
-        count = nonzero_inputs(rows, Q, P, nz)
+        count = listed if listed >= 0 else nonzero_inputs(rows, Q, P, nz)
         if count >= P or not finite_values(D, Q * N):
             count = -1
     if count < 0:
@@ -408,16 +415,76 @@ def _set_skip_zeros(bint on):
     skip_zeros = on
 
 
+# The forward product of layer 1 leaves out the inputs that are zero in
+# every row of the mini-batch where a row of W1^T is at least this many
+# vectors (of 8 doubles or 16 floats); see forward_listed.  Listed over
+# dense epochs, one thread, mini-batch 100, by vectors a row: 784-30-10 (4
+# in float64, 2 in float32) 1.15x and 1.25x; 784-50-10 (7) 1.03x,
+# 784-100-10 in float32 (7) 1.01x, 784-64-10 (8) 1.00x, 784-80-10 (10)
+# 0.95x, 784-160-10 in float32 (10) 0.99x, 784-200-10 (13) 0.96x and
+# 784-100-10 (13) 0.95x, 784-300-10 in float32 (19) 0.90x.  A scan of the
+# rows before the product meets their misses to memory, which the dense
+# product's prefetching hides behind its arithmetic.
+cdef Py_ssize_t listed_forward_min = 9
+
+
+def _listed_forward_min():
+    """The row width, in vectors, from which layer 1's forward product
+    leaves out zero inputs (see forward_listed)."""
+    return int(listed_forward_min)
+
+
+def _set_listed_forward_min(Py_ssize_t vectors):
+    """Set it (for tests and benchmarks: the values are the same; a huge
+    number turns it off)."""
+    global listed_forward_min
+    listed_forward_min = vectors
+
+
+cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
+                         const floating **rows, const floating *W, Py_ssize_t ldw,
+                         floating *Z, Py_ssize_t ldz, int *nz,
+                         Py_ssize_t *listed) noexcept nogil:
+    """Z (m x N) = A . W over the m input rows A (rows[i], P values), W
+    (P x N) layer 1's weights held transposed, over only the inputs that
+    are not zero in some row, when a row of W is wide enough
+    (listed_forward_min) for the rows left out to save more than finding
+    them costs; returns whether it did (else the caller takes the dense
+    product).  The inputs' list goes to nz and its length to *listed, for
+    the weight gradient of the same rows (gradient_rows), or -1 if no list
+    was made.  A zero input adds exactly nothing to a sum of finite terms;
+    where a row of W left out is not finite (0 times infinity is NaN), the
+    dense product is taken."""
+    cdef Py_ssize_t count, p, k = 0
+    cdef Py_ssize_t vectors = (N + 15) // 16 if floating is float else (N + 7) // 8
+    listed[0] = -1
+    if not (skip_zeros and use_kernels and vectors >= listed_forward_min):
+        return False
+    count = nonzero_inputs(rows, m, P, nz)
+    listed[0] = count
+    if count >= P:
+        return False
+    for p in range(P):
+        if k < count and nz[k] == p:
+            k += 1
+        elif not finite_values(W + p * ldw, N):
+            return False
+    bcast_rows(m, count, N, <floating> 1.0, rows, False, W, ldw, <floating> 0.0, Z, ldz,
+               nz)
+    return True
+
+
 cdef inline const floating **direct_rows(const Net *net, const floating *X,
                                          const Py_ssize_t *order, Py_ssize_t m,
                                          const floating **rows) noexcept nogil:
     """Point rows[i] at input row order[i] and return rows, if both of layer
     1's products (forward, and X^T . delta) go to our kernel, which reads
-    the rows where they lie; else NULL: the caller gathers them for BLAS."""
-    cdef Py_ssize_t i, n_in = net.sizes[0], n_out = net.sizes[1]
-    cdef bint single = floating is float
-    if not (net.first_t and kernel_suits(m, n_in, n_out, single)
-            and kernel_suits(n_in, m, n_out, single)):
+    the rows where they lie: on the transposed copy (first_transposed), of
+    any width, where both sums are long enough to hide the cost of writing
+    C (32 inputs and 32 rows: as kernel_suits); else NULL: the caller
+    gathers them, for BLAS or our kernel as bcast chooses."""
+    cdef Py_ssize_t i, n_in = net.sizes[0]
+    if not (net.first_t and use_kernels and n_in >= 32 and m >= 32):
         return NULL
     for i in range(m):
         rows[i] = X + order[i] * n_in
@@ -435,15 +502,15 @@ cdef bint chunked_gradient(const Net *net, floating *theta, floating *grad,
     a thousand rows is not (nz: room for sizes[0] indices, for
     gradient_rows).  Returns False, with grad incomplete, if an output
     error is not finite."""
-    cdef Py_ssize_t c0 = 0, cm, n_last = net.sizes[net.n_layers - 1]
+    cdef Py_ssize_t c0 = 0, cm, n_last = net.sizes[net.n_layers - 1], listed
     while c0 < m:
         cm = min(<Py_ssize_t> CHUNK_ROWS, m - c0)
-        forward(net, theta, NULL, cm, acts, NULL, masks, rows0 + c0)
+        forward(net, theta, NULL, cm, acts, NULL, masks, rows0 + c0, 1, nz, &listed)
         output_delta(net, delta, acts[net.n_layers - 1], Y, order + c0, cm)
         if not all_finite(delta, cm * n_last):
             return False
         backward(net, theta, grad, cm, acts, delta, spare, masks, 1, 0, 0,
-                 rows0 + c0, c0 > 0, 1, nz)
+                 rows0 + c0, c0 > 0, 1, nz, listed)
         c0 += cm
     return True
 
@@ -502,11 +569,14 @@ cdef inline void bcast(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
 
 def product(double alpha, const floating[:, ::1] A, bint transpose_a,
             const floating[:, ::1] R, double beta, floating[:, ::1] C,
-            str kernel="auto"):
+            str kernel="auto", const int[::1] inputs=None):
     """C <- alpha * op(A) . R + beta * C, op(A) = A^T if transpose_a, the
     way the training products run: kernel="auto" as they choose, "own" our
     kernel whatever the shape (only where the CPU has it), "blas" BLAS.
-    For tests and benchmarks."""
+    With inputs (ascending indices of A's columns; our kernel on A, not
+    A^T), the sum runs over those q only, as layer 1's forward product
+    over the inputs not zero in a mini-batch (forward_listed).  For tests
+    and benchmarks."""
     cdef Py_ssize_t P = A.shape[1] if transpose_a else A.shape[0]
     cdef Py_ssize_t Q = A.shape[0] if transpose_a else A.shape[1]
     cdef Py_ssize_t N = R.shape[1]
@@ -523,6 +593,23 @@ def product(double alpha, const floating[:, ::1] A, bint transpose_a,
     cdef bint saved = use_kernels
     cdef const floating *a = &A[0, 0] if A.shape[0] * A.shape[1] > 0 else NULL
     cdef const floating *r = &R[0, 0] if Q * N > 0 else NULL
+    cdef Py_ssize_t i
+    cdef const floating **arows
+    if inputs is not None:
+        if transpose_a or kernel != "own":
+            raise ValueError('inputs= takes kernel="own" on A (transpose_a=False)')
+        for i in range(inputs.shape[0]):
+            if not (0 <= inputs[i] < Q) or (i > 0 and inputs[i] <= inputs[i - 1]):
+                raise ValueError(f"inputs must be ascending indices in [0, {Q})")
+        rows_arr = np.empty(P, dtype=np.intp)
+        arows = <const floating **> <size_t> rows_arr.ctypes.data
+        for i in range(P):
+            arows[i] = a + i * Q
+        with nogil:
+            bcast_rows(P, inputs.shape[0], N, <floating> alpha, arows, False, r, N,
+                       <floating> beta, &C[0, 0], N,
+                       &inputs[0] if inputs.shape[0] > 0 else NULL)
+        return
     cdef Py_ssize_t sp = 1 if transpose_a else A.shape[1]
     cdef Py_ssize_t sq = A.shape[1] if transpose_a else 1
     if kernel == "own":
@@ -819,7 +906,8 @@ def dropout_keep(uint64_t seed, Py_ssize_t batch, Py_ssize_t layer, Py_ssize_t w
 cdef void forward(const Net *net, const floating *theta, const floating *A0,
                   Py_ssize_t m, floating **acts, floating *zlast,
                   floating **masks, const floating **rows0=NULL,
-                  Py_ssize_t first=1) noexcept nogil:
+                  Py_ssize_t first=1, int *nz=NULL,
+                  Py_ssize_t *listed=NULL) noexcept nogil:
     """Feed m rows A0 forward; acts[l] (l = 1..n_layers-1) receives layer l's
     activations, (m, sizes[l]).  With first > 1, A0 is layer first-1's
     activations and only the layers from `first` on are computed.  zlast,
@@ -827,7 +915,9 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
     hidden layer (masks[l], sizes[l] entries), applied to its activations.
     rows0, if not NULL, points at the m input rows where they lie (A0 is
     then not read): only for an epoch with net.first_t whose layer-1
-    products both suit our kernel (see direct_rows)."""
+    products both suit our kernel (see direct_rows); with nz and listed
+    too, layer 1's product may leave out zero inputs (forward_listed),
+    whose list it then leaves for backward."""
     cdef Py_ssize_t l, i, j, L = net.n_layers
     cdef const floating *prev = A0
     cdef int n_in, n_out
@@ -836,8 +926,11 @@ cdef void forward(const Net *net, const floating *theta, const floating *A0,
         n_in = <int> net.sizes[l - 1]
         n_out = <int> net.sizes[l]
         if l == 1 and rows0 != NULL:
-            bcast_rows(m, n_in, n_out, <floating> 1.0, rows0, False,
-                       theta + net.w_off[0], net.ld1, <floating> 0.0, acts[1], n_out)
+            if nz == NULL or listed == NULL or not forward_listed(
+                    n_in, m, n_out, rows0, theta + net.w_off[0], net.ld1, acts[1],
+                    n_out, nz, listed):
+                bcast_rows(m, n_in, n_out, <floating> 1.0, rows0, False,
+                           theta + net.w_off[0], net.ld1, <floating> 0.0, acts[1], n_out)
         elif l == 1 and net.first_t:
             # Z = A_prev . W^T with W^T held as an (n_in, n_out) matrix
             bcast(m, n_in, n_out, <floating> 1.0, prev, n_in, 1,
@@ -944,7 +1037,7 @@ cdef floating *backward(const Net *net, floating *theta, floating *grad, Py_ssiz
                         floating **masks, floating w_scale, floating l1_step,
                         floating step, const floating **rows0=NULL,
                         bint accumulate=False, Py_ssize_t lowest=1,
-                        int *nz=NULL) noexcept nogil:
+                        int *nz=NULL, Py_ssize_t listed=-1) noexcept nogil:
     """Back-propagate delta (the output layer's, (m, sizes[-1])) through
     the network whose forward pass left its activations in acts, down to
     layer `lowest`; returns the buffer (delta or spare) that then holds
@@ -1001,7 +1094,7 @@ cdef floating *backward(const Net *net, floating *theta, floating *grad, Py_ssiz
             beta = 1
         if l == 1 and rows0 != NULL:  # as forward's rows0 (nz: see gradient_rows)
             gradient_rows(n_in, m, n_out, alpha, rows0, delta, beta, target, net.ld1,
-                          nz)
+                          nz, listed)
         elif l == 1 and net.first_t:  # held as W^T: A_prev^T . delta
             bcast(n_in, m, n_out, alpha, acts[0], 1, n_in, delta, n_out, beta,
                   target, net.ld1)
@@ -1531,13 +1624,16 @@ cdef inline bint cols_suit(const Net *net, Py_ssize_t mbs, bint plain,
     narrower products: measured on 784-800-10 at 32, 100, 300 and 1000),
     layer 1 wider than our kernel's 1 KB rows (it is computed by BLAS, in
     network2's layout) and holding four times the weights of the layers
-    above it or more -- unless the split by inputs takes fused steps
-    (fused_suits, 64 inputs or more): 784-800-10 at mini-batch 10 took
-    0.52x the split by neurons' time so in float64, 0.34x in float32."""
+    above it or more -- unless the split by inputs can take it (our
+    kernels, 64 inputs or more; see inputs_suit), which on the transposed
+    copy leaves out zero inputs in both of layer 1's products: against
+    this split, 784-800-10 took 0.72x the time at mini-batch 100 in
+    float64, 0.63x in float32, 0.61x at 20, 0.72x at 10 with L1;
+    784-300-10 at 64 0.62x and 0.54x, 784-200-10 at 100 0.66x."""
     cdef Py_ssize_t l, above = 0
     if (not plain or net.n_layers < 3 or mbs < 2 or mbs > 128
             or net.sizes[1] * (4 if single else 8) <= 1024
-            or (fused_suits(net, mbs, l1) and net.sizes[0] >= 64)):
+            or (use_kernels and net.sizes[0] >= 64)):
         return False
     for l in range(2, net.n_layers):
         above += net.sizes[l - 1] * net.sizes[l]
@@ -1746,7 +1842,7 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef floating step, beta
-    cdef Py_ssize_t k = 0, m, i, l, batch = s.batch_offset
+    cdef Py_ssize_t k = 0, m, i, l, batch = s.batch_offset, listed
     # with s.fuse (no L1, mini-batches up to NNCORE_FUSE_MAX) a step of this
     # thread's rows computes its part of the next mini-batch's sums, as the
     # one-thread epoch does (step_forward1)
@@ -1787,7 +1883,11 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             for l in range(1, L - 1):
                 dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
         # this thread's part of layer 1's weighted input, every row
-        if not z_ready:
+        # (over the inputs not zero in some row, but in fused epochs, whose
+        # steps compute the sums from the second mini-batch on)
+        listed = -1
+        if not z_ready and (s.fuse or not forward_listed(nk, m, n1, rows, W, ld, Zt, n1,
+                                                         s.nz[t], &listed)):
             bcast_rows(m, nk, n1, <floating> 1.0, rows, False, W, ld, <floating> 0.0,
                        Zt, n1)
         nncore_barrier_wait(&s.bar)
@@ -1864,7 +1964,7 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             z_ready = True
         elif grad != NULL:
             gradient_rows(nk, m, n1, <floating> 1.0, rows, d1, <floating> 0.0,
-                          grad + w_lo, ld, s.nz[t])
+                          grad + w_lo, ld, s.nz[t], listed)
             momentum_step(net, theta, <floating *> s.vel, grad, m, s.eta, s.lmbda, s.l1,
                           s.n, s.mu, s.nesterov, w_lo, w_lo + nk * ld)
             z_ready = False
@@ -1877,7 +1977,7 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
                 for i in range(nk * ld):
                     W[i] = w_scale * W[i] - l1_step * sgn(W[i])
                 beta = 1
-            gradient_rows(nk, m, n1, -step, rows, d1, beta, W, ld, s.nz[t])
+            gradient_rows(nk, m, n1, -step, rows, d1, beta, W, ld, s.nz[t], listed)
             z_ready = False
         k += m
         batch += 1
@@ -2227,6 +2327,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     nz_arr = np.empty(n_in, dtype=np.intc)   # for gradient_rows
     cdef int[::1] nz_view = nz_arr
     cdef int *nz = &nz_view[0]
+    cdef Py_ssize_t listed   # (see forward_listed)
     # with fuse: two mini-batches' inputs packed by input (this one's, the next's)
     xt_arr = np.empty(2 * n_in * mbs if fuse else 1, dtype=dtype)
     cdef floating[::1] xt = xt_arr
@@ -2376,7 +2477,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                                    lay.n_params)
                 else:
                     forward(&net, &theta[0], acts[0], m, acts, NULL,
-                            masks if use_dropout else NULL, rows0)
+                            masks if use_dropout else NULL, rows0, 1, nz, &listed)
                     output_delta(&net, delta, acts[L - 1], &Y[0, 0], &order[k], m)
                     if k + m < total:
                         prefetch_targets(&Y[0, 0], &order[k + m],
@@ -2387,13 +2488,13 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     if use_momentum:
                         backward(&net, &theta[0], grad, m, acts, delta, spare,
                                  masks if use_dropout else NULL, 1, 0, 0, rows0, False, 1,
-                                 nz)
+                                 nz, listed)
                         momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
                                       <double> n, mu, nesterov, 0, lay.n_params)
                     else:
                         backward(&net, &theta[0], NULL, m, acts, delta, spare,
                                  masks if use_dropout else NULL, w_scale, l1_step, step,
-                                 rows0, False, 1, nz)
+                                 rows0, False, 1, nz, listed)
             k += m
             batch += 1
             if watch_signals and (batch - batch_offset) % SIGNAL_EVERY == 0 and k < total:

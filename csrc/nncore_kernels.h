@@ -44,16 +44,19 @@ static int nncore_kernels_available(void) {
    the tiles of one block run. */
 #define NNCORE_QBLOCK 128
 
-/* One tile: PR rows by NV vectors, over qn values of q; the "qi" variant
-   takes its rows' indices from idx (see nncore_bcast). */
+/* One tile: PR rows by NV vectors, over qn values of q; the "qi" and "pi"
+   variants take indices from idx (see nncore_bcast). */
 #define NNCORE_TILE(T, V, MASK, SFX, LANES, PR, NV)                              \
-    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, p, 0, 0)                      \
-    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, q, 1, 0)                      \
-    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, qi, 1, 1)
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, p, 0, 0, 0)                   \
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, q, 1, 0, 0)                   \
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, qi, 1, 1, 0)                  \
+    NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, pi, 0, 0, 1)
 
 /* S'(p, q) is rows[p][off + q] (BY = p) or rows[q][off + p] (BY = q); with
-   IDX (BY = q only), p stands for idx[p]: S'(idx[p], q), C's row idx[p]. */
-#define NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, BY, BYQ, IDX)             \
+   IDX (BY = q only), p stands for idx[p]: S'(idx[p], q), C's row idx[p];
+   with QIDX (BY = p only), q stands for idx[q]: S'(p, idx[q]) times R's
+   row idx[q]. */
+#define NNCORE_TILE_BY(T, V, MASK, SFX, LANES, PR, NV, BY, BYQ, IDX, QIDX)       \
 NNCORE_TARGET static void                                                        \
 nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,       \
         ptrdiff_t off, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,           \
@@ -81,19 +84,22 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
         _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                    \
             V r[NV];                                                             \
             ptrdiff_t qk = q + k;                                                \
+            ptrdiff_t qx;                                                        \
             const T *sq;                                                         \
             if (k >= kn) break;                                                  \
+            qx = QIDX ? (ptrdiff_t) idx[qk] : qk;                                \
             sq = BYQ ? rows[qk] + off : (const T *) 0;                           \
-            /* the next tile's rows of S, a cache line each LANES steps */       \
-            if (!BYQ && (qk & (LANES - 1)) == 0)                                 \
+            /* the next tile's rows of S, a cache line each LANES steps (of   \
+               the list: each LANES / 2, as its steps skip) */               \
+            if (!BYQ && (qk & (QIDX ? LANES / 2 - 1 : LANES - 1)) == 0)          \
                 for (int a = 0; a < n_ahead; a++)                                \
-                    __builtin_prefetch(ahead[a] + off + qk, 0, 3);               \
+                    __builtin_prefetch(ahead[a] + off + qx, 0, 3);               \
             _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
                 r[v] = (v == NV - 1)                                             \
-                    ? NNCORE_MLOAD_##SFX(last, R + qk * ldr + LANES * v)         \
-                    : NNCORE_LOAD_##SFX(R + qk * ldr + LANES * v);               \
+                    ? NNCORE_MLOAD_##SFX(last, R + qx * ldr + LANES * v)         \
+                    : NNCORE_LOAD_##SFX(R + qx * ldr + LANES * v);               \
             _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++) {               \
-                V s = NNCORE_SET1_##SFX(BYQ ? sq[pi[p]] : rp[p][qk]);            \
+                V s = NNCORE_SET1_##SFX(BYQ ? sq[pi[p]] : rp[p][qx]);            \
                 _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)             \
                     acc[k][p][v] = NNCORE_FMA_##SFX(s, r[v], acc[k][p][v]);      \
             }                                                                    \
@@ -175,16 +181,21 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
     static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_q[4][12] =        \
         NNCORE_TABLE(SFX, q);                                                    \
     static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_qi[4][12] =       \
-        NNCORE_TABLE(SFX, qi);
+        NNCORE_TABLE(SFX, qi);                                                   \
+    static const nncore_tile_##SFX##_fn nncore_tiles_##SFX##_pi[4][12] =       \
+        NNCORE_TABLE(SFX, pi);
 
 /* The whole product: blocks of q outermost (a block of S's rows or columns
    is reused by every column block), then column blocks of 4 vectors, then
    tiles of rows.
 
-   With by_q and idx (not NULL; by_q = 0 takes none), the product computes
-   C's rows idx[0..P-1] only, S' read at rows[q][idx[k]], and leaves C's
-   other rows alone: the weight gradient X^T . delta of the inputs that
-   are not zero throughout a mini-batch (the others' rows are zero). */
+   With by_q and idx (not NULL), the product computes C's rows idx[0..P-1]
+   only, S' read at rows[q][idx[k]], and leaves C's other rows alone: the
+   weight gradient X^T . delta of the inputs that are not zero throughout a
+   mini-batch (the others' rows are zero).  With idx and by_q = 0, the sum
+   runs over q = idx[0..Q-1] only, S' read at rows[p][idx[k]] and R at its
+   rows idx[k]: the forward product over those inputs (the others add
+   zeros). */
 #define NNCORE_PRODUCT(T, V, MASK, SFX, LANES)                                   \
     NNCORE_TILES(T, V, MASK, SFX, LANES)                                         \
 NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,           \
@@ -196,7 +207,7 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
     if (P <= 0 || N <= 0) return;                                                \
     if (Q <= 0) {  /* an empty sum: C = beta C */                               \
         for (p0 = 0; p0 < P; p0++) {                                             \
-            T *c = C + (idx ? idx[p0] : p0) * ldc;                               \
+            T *c = C + (idx && by_q ? idx[p0] : p0) * ldc;                       \
             for (n0 = 0; n0 < N; n0++)                                           \
                 c[n0] = beta != 0 ? beta * c[n0] : 0;                            \
         }                                                                        \
@@ -217,15 +228,19 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
             int height = (int) ((P + ntiles - 1) / ntiles);                      \
             MASK last = (MASK) (tail == LANES ? ~(MASK) 0                        \
                                               : (MASK) ((1u << tail) - 1));      \
-            const T *r = R + q0 * ldr + n0;                                      \
+            const T *r = R + (idx && !by_q ? 0 : q0 * ldr) + n0;                 \
             for (p0 = 0; p0 < P; p0 += height) {                                 \
                 int pr = (int) (P - p0 < height ? P - p0 : height);              \
                 int ahead = (int) (P - p0 - pr < height ? P - p0 - pr : height); \
-                T *c = C + (idx ? 0 : p0 * ldc) + n0;                            \
+                T *c = C + (idx && by_q ? 0 : p0 * ldc) + n0;                    \
                 if (by_q && idx)                                                 \
                     nncore_tiles_##SFX##_qi[nv - 1][pr - 1](qn, rows + q0, 0,    \
                         r, ldr, c, ldc, last, alpha, beta, first, rows, 0,       \
                         idx + p0);                                               \
+                else if (idx)                                                    \
+                    nncore_tiles_##SFX##_pi[nv - 1][pr - 1](qn, rows + p0, 0,    \
+                        r, ldr, c, ldc, last, alpha, beta, first,                \
+                        rows + p0 + pr, n0 == 0 ? ahead : 0, idx + q0);          \
                 else if (by_q)                                                   \
                     nncore_tiles_##SFX##_q[nv - 1][pr - 1](qn, rows + q0, p0,    \
                         r, ldr, c, ldc, last, alpha, beta, first, rows, 0, idx); \

@@ -269,10 +269,11 @@ def test_bad_options_are_refused_before_any_work(kw, message):
 
 
 # Two threads split a mini-batch by its rows, or, for mini-batches up to
-# 128, by layer 1's neurons (plain SGD on a wide first layer, rows of more
-# than 1 KB: WIDE, in both dtypes) or by its inputs (any update rule on a
-# narrow first layer of 64 inputs or more, with our kernels: INPUTS, from
-# mini-batches of 2).  NARROW, with 20 inputs, is split by rows.
+# 128, by layer 1's inputs (any update rule on a first layer of 64 inputs
+# or more, with our kernels: INPUTS and WIDE_MANY, from mini-batches of 2)
+# or by its neurons (plain SGD on a wide first layer of fewer inputs, rows
+# of more than 1 KB: WIDE, in both dtypes; without our kernels WIDE_MANY
+# too).  NARROW, with 20 inputs, is split by rows.
 NARROW, WIDE, INPUTS = (20, 12, 7, 5), (40, 300, 7, 5), (96, 12, 7, 5)
 WIDE_MANY = (96, 300, 7, 5)
 # one hidden layer, split by inputs: from mini-batches of 32 its threads
@@ -297,16 +298,15 @@ def test_each_problem_takes_its_split():
         assert _core._two_thread_split(list(INPUTS), 129, single, True) == "rows"
         # momentum and dropout split by inputs too, not by neurons
         assert _core._two_thread_split(list(INPUTS), 64, single, False) == by_inputs
-        # a wide layer of 64 inputs or more whose steps take the next forward
-        # product (plain SGD without L1, mini-batches up to 12) is split by
-        # its inputs
-        fused = "inputs" if _core.kernels() == "avx512" else "neurons"
-        for mbs in (2, 10, 12):
-            assert _core._two_thread_split(list(WIDE_MANY), mbs, single, True) == fused
+        # a wide layer of 64 inputs or more is split by its inputs where our
+        # kernels run, with L1 too; without them, by its neurons
+        wide_many = "inputs" if _core.kernels() == "avx512" else "neurons"
+        for mbs in (2, 10, 12, 13, 64, 128):
+            assert _core._two_thread_split(list(WIDE_MANY), mbs, single, True) == wide_many
             assert _core._two_thread_split(list(WIDE_MANY), mbs, single, True,
-                                           0.5) == "neurons"
+                                           0.5) == wide_many
             assert _core._two_thread_split(list(WIDE), mbs, single, True) == "neurons"
-        assert _core._two_thread_split(list(WIDE_MANY), 13, single, True) == "neurons"
+        assert _core._two_thread_split(list(WIDE_MANY), 129, single, True) == "rows"
 
 
 def _split_problem(seed, n=203, sizes=NARROW):

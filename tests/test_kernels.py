@@ -83,6 +83,51 @@ def test_product_reads_strided_rows_in_place():
 
 @needs_own
 @settings(max_examples=120, deadline=None)
+@given(P=st.integers(1, 40), Q=st.integers(0, 400), N=st.integers(1, 140),
+       share=st.sampled_from([0.0, 0.2, 0.7, 1.0]),
+       dtype=st.sampled_from([np.float64, np.float32]), beta=st.sampled_from([0.0, 0.5]),
+       seed=st.integers(0, 2**32 - 1))
+def test_product_over_listed_inputs(P, Q, N, share, dtype, beta, seed):
+    """Layer 1's forward product over the inputs not zero in a mini-batch:
+    the sum over the listed q only (more than one block of the sum when
+    over 128 are listed), R read at the listed rows; the terms left out
+    may be anything, even NaN."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((P, Q)).astype(dtype)
+    R = rng.standard_normal((Q, N)).astype(dtype)
+    inputs = np.flatnonzero(rng.random(Q) < share).astype(np.intc)
+    others = np.setdiff1d(np.arange(Q), inputs)
+    A[:, others] = np.nan
+    R[others] = np.inf
+    C0 = rng.standard_normal((P, N)).astype(dtype)
+    buf = np.full((P + 2, N), 7.0, dtype=dtype)
+    C = buf[1:P + 1]
+    C[...] = C0 if beta != 0 else np.nan
+    _core.product(-0.5, A, False, R, beta, C, kernel="own", inputs=inputs)
+    f64 = np.float64
+    expected = -0.5 * (A[:, inputs].astype(f64) @ R[inputs].astype(f64)) + beta * C0
+    scale = max(1.0, np.abs(expected).max(initial=0.0)) * max(len(inputs), 1) ** 0.5
+    assert np.all(buf[0] == 7.0) and np.all(buf[-1] == 7.0)
+    np.testing.assert_allclose(C, expected, rtol=0, atol=TOL[dtype] * scale * 10)
+
+
+@needs_own
+def test_product_over_listed_inputs_checks_its_list():
+    A, R, C = np.ones((2, 5)), np.ones((5, 3)), np.zeros((2, 3))
+    for bad in ([1, 1], [3, 2], [5], [-1]):
+        with pytest.raises(ValueError, match="ascending"):
+            _core.product(1.0, A, False, R, 0.0, C, kernel="own",
+                          inputs=np.array(bad, np.intc))
+    with pytest.raises(ValueError, match="transpose_a=False"):
+        _core.product(1.0, A.T.copy(), True, R, 0.0, C, kernel="own",
+                      inputs=np.array([0], np.intc))
+    with pytest.raises(ValueError, match='kernel="own"'):
+        _core.product(1.0, A, False, R, 0.0, C, inputs=np.array([0], np.intc))
+    assert np.all(C == 0)
+
+
+@needs_own
+@settings(max_examples=120, deadline=None)
 @given(P=st.integers(1, 200), N=st.integers(1, 90), m=st.integers(1, 12),
        dtype=st.sampled_from([np.float64, np.float32]),
        rule=st.sampled_from(["plain", "momentum", "nesterov"]),

@@ -104,6 +104,68 @@ def test_nan_inputs_and_all_zero_mini_batches(threads):
     np.testing.assert_array_equal(skipped, dense)
 
 
+# Layer 1's forward product leaves out the same inputs where a row of W1^T
+# is 9 vectors or more: [96, 100, 5] in float64 (13 vectors; in float32, 7,
+# the dense product), and [96, 300, 5] (38 and 19), whose rows of more than
+# 1 KB are held transposed too.
+# Both dtypes, one thread (rows in place, in chunks, L1, momentum,
+# dropout) and two (split by inputs and by rows).
+FORWARD = [[96, 100, 5], [96, 300, 5]]
+FORWARD_CASES = [(40, 1, {}), (200, 1, {}), (40, 1, dict(l1=2.0)), (40, 1, dict(mu=0.9)),
+                 (40, 1, dict(dropout=0.3, seed=3)), (300, 2, {}), (40, 2, {}),
+                 (40, 2, dict(mu=0.9, nesterov=True))]
+
+
+@pytest.mark.parametrize("sizes", FORWARD, ids=["100", "300"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mbs,threads,kw", FORWARD_CASES)
+def test_the_forward_product_over_listed_inputs_gives_the_dense_weights(
+        sizes, dtype, mbs, threads, kw):
+    X, Y, theta, order = sparse_problem(dtype, sizes=sizes)
+    dense = epoch(False, theta, X, Y, order, mbs, threads, sizes, **dict(kw))
+    skipped = epoch(True, theta, X, Y, order, mbs, threads, sizes, **dict(kw))
+    assert np.all(np.isfinite(dense))
+    assert not np.array_equal(dense, theta)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert np.max(np.abs(skipped - dense)) <= tol * np.max(np.abs(dense))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("where", ["weight", "input"])
+def test_the_forward_product_over_listed_inputs_meets_infinities(threads, where):
+    # a zero input's weight infinite from the start, or an infinite input
+    # that writes NaN into its row of W1 (its gradient: inf times the zero
+    # delta of saturated neurons) and is zero in the next mini-batches: the
+    # dense sums are NaN, and the epoch must stop where the dense one does
+    # (a row left out must be finite)
+    sizes = FORWARD[0]
+    X, Y, theta, order = sparse_problem(np.float64, seed=4, sizes=sizes)
+    if where == "weight":
+        theta[7 * sizes[0] + 35] = np.inf    # neuron 7's weight from input 35 (zero)
+    else:
+        X[order[3], 35] = np.inf
+    results = []
+    for skip in (False, True):
+        t = theta.copy()
+        before = _core._skip_zeros()
+        _core._set_skip_zeros(skip)
+        try:
+            with threadpool_limits(1):
+                results.append((t, _core.sgd_epoch(t, sizes, X, Y, order[:160], 40, 0.5,
+                                                   5.0, N, _core.COST_CROSS_ENTROPY,
+                                                   threads=threads)))
+        finally:
+            _core._set_skip_zeros(before)
+    (dense, dense_ret), (skipped, skipped_ret) = results
+    assert dense_ret[1] is False and dense_ret[0] < 160
+    assert skipped_ret == dense_ret
+    finite = np.isfinite(dense)
+    np.testing.assert_array_equal(np.isfinite(skipped), finite)
+    np.testing.assert_array_equal(skipped[~finite], dense[~finite])
+    assert np.max(np.abs(skipped[finite] - dense[finite])) <= 1e-13 * np.max(
+        np.abs(dense[finite]))
+
+
 # The fused steps of mini-batches up to 12 leave alone the rows of W1^T whose
 # input is zero in the mini-batch and the next, holding W1 = s V while the
 # epoch runs (the decay in s).  Where that pays: with 3 vectors a row
