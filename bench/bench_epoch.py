@@ -1128,8 +1128,9 @@ def _techniques_legend(results: Mapping) -> list:
 
 
 KERNELS_TEXT = {
-    "avx512": "its own AVX-512 kernels where they measured faster (first layers up to "
-              "1 KB a row, small mini-batches), BLAS for the rest",
+    "avx512": "its own AVX-512 kernels where they measured faster (most of the first "
+              "layer's products, leaving out inputs zero throughout a mini-batch; small "
+              "mini-batches), BLAS for the rest",
     "blas": "all through BLAS (this CPU lacks AVX-512)",
 }
 
