@@ -1,6 +1,8 @@
-"""Layer 1's weight gradient over the inputs that are not zero throughout a
-mini-batch (as most of MNIST's border pixels are): the same weights as the
-product over every input, on every path that takes it."""
+"""Layer 1's weight gradient, and its forward product on wide layers, over
+the inputs that are not zero throughout a mini-batch (as most of MNIST's
+border pixels are); the fused steps of small mini-batches over the inputs
+not zero in two: the same weights as the products over every input, on
+every path that takes them."""
 
 import numpy as np
 import pytest
