@@ -134,3 +134,32 @@ def test_momentum_and_dropout_take_two_threads_where_they_pay(kw):
     if kw.get("momentum"):
         np.testing.assert_allclose(nets[1]._velocity, nets[0]._velocity, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(hists[1].evaluation_cost, hists[0].evaluation_cost, rtol=1e-11)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_monitors_between_two_thread_epochs_hold_blas_to_one_thread(monkeypatch, threads):
+    # after a call on two threads, OpenBLAS's second thread spins for a
+    # while, and a two-thread epoch started then shares a core with it: the
+    # monitors between such epochs (and at monitor_every points) run their
+    # products with BLAS on one thread; between one-thread epochs, BLAS is
+    # left as the caller set it
+    from threadpoolctl import threadpool_info
+    seen = []
+    forward = nncore.native.feedforward
+
+    def recording(*args, **kw):
+        seen.append(max(i["num_threads"] for i in threadpool_info()
+                        if i["user_api"] == "blas"))
+        return forward(*args, **kw)
+
+    monkeypatch.setattr(nncore.native, "feedforward", recording)
+    X, y = data()
+    with threadpool_limits(limits=2, user_api="blas"):
+        nncore.Network([20, 16, 4], seed=1).SGD(
+            (X, y), 2, 10, 0.5, evaluation_data=(X, y), monitor_evaluation_accuracy=True,
+            monitor_training_cost=True, monitor_every=10, threads=threads, verbose=False)
+        outside = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    # two epochs: two monitors each, and points after 100 and 200 examples
+    assert len(seen) == 2 * 2 + 2 * 2
+    assert set(seen) == {1 if threads == 2 else 2}
+    assert outside == 2
