@@ -214,6 +214,12 @@ class Config:
     seed: int = 2024
     gemm_size: int = 2048
     gemm_repeats: int = 5
+    #: Seconds of rest before each timed run of the two-thread section:
+    #: after a call on two threads OpenBLAS's second thread spins for about
+    #: 0.1 s, and a two-thread run started then shares a core with it
+    #: (nncore's 784-30-10 epoch at mini-batch 100, float32: 0.117 s right
+    #: after a two-thread sgemm, 0.035 s after a 0.3 s pause).
+    settle_seconds: float = 0.2
     #: Time nncore on 1/4, 1/2 and all of the examples (one thread).
     scaling: bool = True
     #: Rounds of that (at least): its runs are short (0.07-0.3 s).  With
@@ -581,6 +587,8 @@ def _bench_config(work: _Work, runners, cfg: Config, threads: int, progress) -> 
         sequences.append([r.name for r in seq])
         for r in seq:
             fn = work.call(r, plans[r.name][0])
+            if threads > 1 and cfg.settle_seconds > 0:
+                time.sleep(cfg.settle_seconds)   # (see Config.settle_seconds)
             t, c, out = _timed(fn)
             wall[r.name].append(t)
             cpu[r.name].append(c)
@@ -1210,7 +1218,12 @@ def method_lines(results) -> list:
         "sigmoid-output network from integer labels: those give a softmax output layer). "
         "Each `fit` also validates the data and computes the loss of every mini-batch.",
         "- timing: implementations alternate within each repetition; median of "
-        f"{cfg['repeats']} repetitions; min–max beside it. A run projected to take over "
+        f"{cfg['repeats']} repetitions; min–max beside it. "
+        + (f"In the two-thread section each timed run starts after {cfg['settle_seconds']:g} s "
+           "of rest (a BLAS library's second thread spins for about 0.1 s after a "
+           "two-thread call, and shares a core with whatever runs next). "
+           if cfg.get("settle_seconds") else "")
+        + f"A run projected to take over "
         f"{cfg['max_seconds']:g} s is timed on the first N examples of the shuffled order "
         f"(n = {data['train_size']:,} still in the decay factor) and scaled to the epoch (†). "
         + ("Mini-batch 1 includes the slow implementations (sampled). "
