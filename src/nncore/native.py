@@ -207,7 +207,7 @@ def sgd_epoch(theta, sizes, X, Y, order, mini_batch_size, eta, lmbda=0.0,
                   l1=float(l1), dropout=float(dropout), seed=int(seed) & (2**64 - 1),
                   batch_offset=int(batch_offset), mu=float(mu), nesterov=bool(nesterov),
                   velocity=velocity, status=status, threads=int(threads))
-    with _blas_single_thread() if threads == 2 else contextlib.nullcontext():
+    with _blas_for_threads(threads):
         return _core.sgd_epoch(*args, **kwargs)
 
 
@@ -265,6 +265,12 @@ def epoch_threads(threads, mini_batch_size, sizes=None, dtype=np.float64,
 
 _controller = None
 _controller_lock = threading.Lock()
+
+
+def _blas_for_threads(threads):
+    """BLAS held to one thread (_blas_single_thread) if ``threads`` is 2,
+    else left alone."""
+    return _blas_single_thread() if threads == 2 else contextlib.nullcontext()
 
 
 def _blas_single_thread():

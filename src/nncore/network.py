@@ -28,7 +28,6 @@ Differences, all of which leave the book's defaults alone:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -176,7 +175,8 @@ def _one_blas_thread_between(threads):
     (784-30-10, mini-batch 10, the training cost and the validation accuracy
     monitored) the epochs after the first took 0.17-0.22 s with two-thread
     monitors, 0.08-0.09 s with these."""
-    return native._blas_single_thread() if threads == 2 else contextlib.nullcontext()
+    return native._blas_for_threads(threads)
+
 
 class Network:
     """A fully connected network trained by mini-batch SGD.
