@@ -170,6 +170,12 @@ cdef extern from "nncore_kernels.h":
                                 Py_ssize_t n, int *idx) nogil
     Py_ssize_t nncore_nonzero_s(const float **rows, Py_ssize_t m, Py_ssize_t off,
                                 Py_ssize_t n, int *idx) nogil
+    Py_ssize_t nncore_list_pair_d(const double *a, const double *b, Py_ssize_t n,
+                                  int *idx, double *xa, double *xb, double *W,
+                                  Py_ssize_t ldw, double **wrows) nogil
+    Py_ssize_t nncore_list_pair_s(const float *a, const float *b, Py_ssize_t n,
+                                  int *idx, float *xa, float *xb, float *W,
+                                  Py_ssize_t ldw, float **wrows) nogil
     int nncore_all_finite_d(const double *x, Py_ssize_t n) nogil
     int nncore_all_finite_s(const float *x, Py_ssize_t n) nogil
     void nncore_step_d(double *x, const double *g, const double *g2, Py_ssize_t n,
@@ -687,6 +693,45 @@ def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1]
             wrows[i] = &W[0, 0] + rows[i] * N
         step_forward1(P, N, m, &XS[0, 0], &D[0, 0], coef, &XSn[0, 0], &W[0, 0], NULL, N,
                       &Z[0, 0], NULL, 0, wrows, count)
+
+
+def list_pair(const floating[::1] a, const floating[::1] b, floating[:, ::1] W):
+    """The listing and packing of a sparse step at mini-batch 1
+    (nncore_list_pair), for tests: the inputs p where a[p] or b[p] is not
+    zero (or is NaN), ascending; a and b at them; and the pointers to their
+    rows of W (P, N).  Returns (count, idx, xa, xb, offsets): arrays of
+    P + 32, the first count the kernel's (offsets: its pointers less W's
+    address, in bytes), the rest as they were before the call (-7 and 0).
+    Only where the CPU has the core's kernels."""
+    cdef Py_ssize_t P = W.shape[0], i
+    if not nncore_kernels_available():
+        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
+    if a.shape[0] != P or b.shape[0] != P:
+        raise ValueError(f"a and b need W's {P} rows, got {a.shape[0]} and {b.shape[0]}")
+    dtype = np.float32 if floating is float else np.float64
+    idx_arr = np.full(P + 32, -7, dtype=np.intc)
+    xa_arr = np.full(P + 32, -7, dtype=dtype)
+    xb_arr = np.full(P + 32, -7, dtype=dtype)
+    ptr_arr = np.zeros(P + 32, dtype=np.intp)
+    cdef int[::1] idx = idx_arr
+    cdef floating[::1] xa = xa_arr, xb = xb_arr
+    cdef floating **wrows = <floating **> <size_t> ptr_arr.ctypes.data
+    cdef floating *w0 = &W[0, 0] if P > 0 and W.shape[1] > 0 else NULL
+    cdef Py_ssize_t count
+    if w0 == NULL:
+        raise ValueError("W needs at least one row and one column")
+    with nogil:
+        if floating is float:
+            count = nncore_list_pair_s(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0], w0,
+                                       W.shape[1], wrows)
+        else:
+            count = nncore_list_pair_d(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0], w0,
+                                       W.shape[1], wrows)
+    offsets = np.zeros(P + 32, dtype=np.intp)
+    for i in range(count):
+        offsets[i] = <Py_ssize_t> (<size_t> wrows[i] - <size_t> w0)
+    offsets[count:] = ptr_arr[count:]
+    return count, idx_arr, xa_arr, xb_arr, offsets
 
 
 def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain, double l1=0.0):
@@ -1365,8 +1410,15 @@ cdef bint sparse_step(Py_ssize_t P, Py_ssize_t n1, Py_ssize_t m, const floating 
     Returns False if Z is not all finite: V is then scaled back into W
     (w_s = 1), and the caller goes back to dense steps, recomputing Z."""
     cdef floating coef[5]
-    cdef Py_ssize_t count = nonzero_inputs(urows, 2 * m, P, nz)
-    pack_listed(XS, XSn, wrows, urows, m, nz, count, W, ld)
+    cdef Py_ssize_t count
+    if m == 1 and ld < (1 << 28):      # listed and packed in one pass
+        if floating is float:
+            count = nncore_list_pair_s(urows[0], urows[1], P, nz, XS, XSn, W, ld, wrows)
+        else:
+            count = nncore_list_pair_d(urows[0], urows[1], P, nz, XS, XSn, W, ld, wrows)
+    else:
+        count = nonzero_inputs(urows, 2 * m, P, nz)
+        pack_listed(XS, XSn, wrows, urows, m, nz, count, W, ld)
     w_s[0] = w_s[0] * beta
     coef[0] = <floating> (-step / w_s[0])
     coef[1] = 1

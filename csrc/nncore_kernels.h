@@ -308,6 +308,51 @@ NNCORE_TARGET static ptrdiff_t nncore_nonzero_##SFX(const T *const *rows,       
 NNCORE_NONZERO(double, __mmask8, d, 8, pd)
 NNCORE_NONZERO(float, __mmask16, s, 16, ps)
 
+/* nncore_nonzero and the packing of the sparse steps in one pass, for a
+   mini-batch of one and the next (rows a and b): the inputs p < n not zero
+   (or NaN) in either, ascending, into idx; a[p] and b[p] into xa and xb at
+   the same places; W + p*ldw into wrows.  Returns their count.  Each block
+   of lanes is compressed in registers and written with a mask, so nothing
+   is written past the count (ldw * sizeof(T) must fit in 32 bits). */
+#define NNCORE_LIST_PAIR(T, V, MASK, SFX, LANES, PS)                             \
+NNCORE_TARGET static ptrdiff_t nncore_list_pair_##SFX(const T *a, const T *b,    \
+        ptrdiff_t n, int *idx, T *xa, T *xb, T *W, ptrdiff_t ldw, T **wrows) {   \
+    ptrdiff_t j, count = 0;                                                      \
+    __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,  \
+                                     13, 14, 15);                                \
+    const __m512i base = _mm512_set1_epi64((long long) (size_t) W);              \
+    const __m512i row = _mm512_set1_epi64((long long) (ldw * (ptrdiff_t) sizeof(T))); \
+    for (j = 0; j < n; j += LANES) {                                             \
+        MASK lim = n - j >= LANES ? (MASK) ~(MASK) 0                             \
+                                  : (MASK) ((1u << (n - j)) - 1);                \
+        V va = _mm512_maskz_loadu_##PS(lim, a + j);                              \
+        V vb = _mm512_maskz_loadu_##PS(lim, b + j);                              \
+        MASK nz = (MASK) (_mm512_mask_cmp_##PS##_mask(lim, va, _mm512_setzero_##PS(), \
+                                                      _CMP_NEQ_UQ)              \
+                          | _mm512_mask_cmp_##PS##_mask(lim, vb,                 \
+                                _mm512_setzero_##PS(), _CMP_NEQ_UQ));            \
+        int c = __builtin_popcount((unsigned) nz);                               \
+        MASK out = (MASK) ((1u << c) - 1);                                       \
+        __m512i ids = _mm512_maskz_compress_epi32((__mmask16) nz, iota);         \
+        _mm512_mask_storeu_##PS(xa + count, out, _mm512_maskz_compress_##PS(nz, va)); \
+        _mm512_mask_storeu_##PS(xb + count, out, _mm512_maskz_compress_##PS(nz, vb)); \
+        _mm512_mask_storeu_epi32(idx + count, (__mmask16) out, ids);             \
+        _mm512_mask_storeu_epi64(wrows + count, (__mmask8) out,                  \
+            _mm512_add_epi64(base, _mm512_mul_epu32(                             \
+                _mm512_cvtepu32_epi64(_mm512_castsi512_si256(ids)), row)));      \
+        if (LANES > 8)                                                           \
+            _mm512_mask_storeu_epi64(wrows + count + 8, (__mmask8) (out >> 8),   \
+                _mm512_add_epi64(base, _mm512_mul_epu32(                         \
+                    _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(ids, 1)), row))); \
+        iota = _mm512_add_epi32(iota, _mm512_set1_epi32(LANES));                 \
+        count += c;                                                              \
+    }                                                                            \
+    return count;                                                                \
+}
+
+NNCORE_LIST_PAIR(double, __m512d, __mmask8, d, 8, pd)
+NNCORE_LIST_PAIR(float, __m512, __mmask16, s, 16, ps)
+
 /* Whether x[0..n-1] are all finite (x - x is 0 exactly then). */
 #define NNCORE_ALL_FINITE(T, V, MASK, SFX, LANES, PS)                            \
 NNCORE_TARGET static int nncore_all_finite_##SFX(const T *x, ptrdiff_t n) {     \
@@ -483,21 +528,124 @@ NNCORE_MOMENTUM(float, __m512, __mmask16, s, 16, ps)
    c2, a, b}): v' = mu v - (cg s + c2 w), w' = w + a v' - b v; v <- v'. */
 #define NNCORE_WSTEP(T, V, MASK, SFX, PS)                                        \
 NNCORE_TARGET static inline __attribute__((always_inline)) V                     \
-nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {              \
-    V wv = _mm512_maskz_loadu_##PS(mk, w), wn;                                   \
+nncore_wnew_##SFX(int mom, V wv, V vo, V s, const V *c, V *vn) {                 \
     if (mom) {                                                                   \
-        V vo = _mm512_maskz_loadu_##PS(mk, v);                                   \
-        V vn = _mm512_sub_##PS(_mm512_mul_##PS(c[0], vo), _mm512_add_##PS(       \
+        *vn = _mm512_sub_##PS(_mm512_mul_##PS(c[0], vo), _mm512_add_##PS(        \
             _mm512_mul_##PS(c[1], s), _mm512_mul_##PS(c[2], wv)));              \
-        _mm512_mask_storeu_##PS(v, mk, vn);                                      \
-        wn = _mm512_sub_##PS(_mm512_add_##PS(wv, _mm512_mul_##PS(c[3], vn)),     \
-                             _mm512_mul_##PS(c[4], vo));                         \
-    } else {                                                                     \
-        wn = _mm512_fmadd_##PS(c[1], wv, _mm512_mul_##PS(c[0], s));              \
+        return _mm512_sub_##PS(_mm512_add_##PS(wv, _mm512_mul_##PS(c[3], *vn)),  \
+                               _mm512_mul_##PS(c[4], vo));                       \
     }                                                                            \
+    return _mm512_fmadd_##PS(c[1], wv, _mm512_mul_##PS(c[0], s));                \
+}                                                                                \
+NNCORE_TARGET static inline __attribute__((always_inline)) V                     \
+nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {              \
+    V vn = _mm512_setzero_##PS(), wn = nncore_wnew_##SFX(mom,                    \
+        _mm512_maskz_loadu_##PS(mk, w),                                          \
+        mom ? _mm512_maskz_loadu_##PS(mk, v) : _mm512_setzero_##PS(), s, c, &vn); \
+    if (mom) _mm512_mask_storeu_##PS(v, mk, vn);                                 \
     _mm512_mask_storeu_##PS(w, mk, wn);                                          \
     return wn;                                                                   \
 }
+
+/* The fused kernel's fetches (the names are its locals): the rows of the
+   mini-batch after the next, ahead of row `row` (IDX: spread over the
+   list's rows); and one line of the next block of W's rows. */
+#define NNCORE_SF_AHEAD(IDX, LANES, row)                                         \
+    {                                                                            \
+        if (IDX) {                                                               \
+            for (; a_next < n_full && a_next * P <= (row) * n_full; a_next += LANES) \
+                for (int a = 0; a < n_ahead; a++)                                \
+                    __builtin_prefetch(ahead[a] + a_next, 0, 3);                 \
+        } else if ((row) >= a_next) {                                            \
+            for (int a = 0; a < n_ahead; a++)                                    \
+                __builtin_prefetch(ahead[a] + a_next, 0, 3);                     \
+            a_next += LANES;                                                     \
+        }                                                                        \
+    }
+#define NNCORE_SF_NEXT_LINE(IDX, MOM, LANES)                                     \
+    {                                                                            \
+        if (f_row < P) {                                                         \
+            if (IDX)                                                             \
+                __builtin_prefetch(wrows[f_row] + f_col * LANES, 1, 3);          \
+            else                                                                 \
+                __builtin_prefetch(W + f_row * ldw + f_col * LANES, 1, 3);       \
+            if (MOM)                                                             \
+                __builtin_prefetch(Vel + f_row * ldw + f_col * LANES, 1, 3);     \
+        }                                                                        \
+        if (++f_col == ncols) { f_col = 0; f_row++; }                            \
+    }
+
+/* M = 1 or 2 (a mini-batch of one or two): there the column-at-a-time
+   order leaves each pass one or two chains of multiply-adds into Z, each
+   row waiting on the last.  Instead K = 1..4 columns of vectors go down
+   the rows together, K chains side by side; every value takes the same
+   operations in the same order as before.  Each row's loads are issued
+   before the previous row's stores: consecutive rows share cache lines,
+   and a load from a line a masked store has just written waits for it (in
+   that order the grouping was slower than the column passes).  The sparse
+   step at mini-batch 1 (784-30-10, about 230 rows listed): 1.5 -> 1.4 us
+   in float64, 0.85 -> 0.7 us in float32, in cache. */
+#define NNCORE_SF_GROUP(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, K)              \
+    {                                                                            \
+        V d_[M][K], acc_[M][K];                                                  \
+        MASK mk_[K];                                                             \
+        _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                    \
+            ptrdiff_t col = (j + k) * LANES;                                     \
+            mk_[k] = N - col >= LANES ? (MASK) ~(MASK) 0                         \
+                                      : (MASK) ((1u << (N - col)) - 1);          \
+            _Pragma("GCC unroll 2") for (int q = 0; q < M; q++) {                \
+                d_[q][k] = _mm512_maskz_loadu_##PS(mk_[k], D + q * ldd + col);   \
+                acc_[q][k] = p0 == 0 ? _mm512_setzero_##PS()                     \
+                    : _mm512_maskz_loadu_##PS(mk_[k], Z + q * ldz + col);        \
+            }                                                                    \
+        }                                                                        \
+        /* the first row's loads; each row loads the next before storing */ \
+        V wv_[K], vv_[K];                                                        \
+        T *w_ = pn > 0 ? (IDX ? wr[0] + j * LANES : W + p0 * ldw + j * LANES) : W; \
+        T *v_ = MOM ? Vel + p0 * ldw + j * LANES : (T *) 0;                      \
+        _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                    \
+            wv_[k] = pn > 0 ? _mm512_maskz_loadu_##PS(mk_[k], w_ + k * LANES)    \
+                            : _mm512_setzero_##PS();                             \
+            vv_[k] = MOM && pn > 0 ? _mm512_maskz_loadu_##PS(mk_[k], v_ + k * LANES) \
+                                   : _mm512_setzero_##PS();                      \
+        }                                                                        \
+        for (ptrdiff_t p = 0; p < pn; p++) {                                     \
+            V xs_[M], xns_[M], wn_[K], vn_[K];                                   \
+            T *w2_ = w_, *v2_ = v_;                                              \
+            if (j == 0) NNCORE_SF_AHEAD(IDX, LANES, p0 + p)                      \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++)                  \
+                NNCORE_SF_NEXT_LINE(IDX, MOM, LANES)                             \
+            _Pragma("GCC unroll 2") for (int q = 0; q < M; q++) {                \
+                xs_[q] = _mm512_set1_##PS(x[p * M + q]);                         \
+                xns_[q] = _mm512_set1_##PS(xn[p * M + q]);                       \
+            }                                                                    \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                \
+                V s_ = _mm512_setzero_##PS();                                    \
+                _Pragma("GCC unroll 2") for (int q = 0; q < M; q++)              \
+                    s_ = _mm512_fmadd_##PS(xs_[q], d_[q][k], s_);                \
+                wn_[k] = nncore_wnew_##SFX(MOM, wv_[k], vv_[k], s_, c, &vn_[k]); \
+                _Pragma("GCC unroll 2") for (int r = 0; r < M; r++)              \
+                    acc_[r][k] = _mm512_fmadd_##PS(xns_[r], wn_[k], acc_[r][k]); \
+            }                                                                    \
+            if (p + 1 < pn) {                                                    \
+                w_ = IDX ? wr[p + 1] + j * LANES : w_ + ldw;                     \
+                if (MOM) v_ += ldw;                                              \
+                _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {            \
+                    wv_[k] = _mm512_maskz_loadu_##PS(mk_[k], w_ + k * LANES);    \
+                    if (MOM)                                                     \
+                        vv_[k] = _mm512_maskz_loadu_##PS(mk_[k], v_ + k * LANES); \
+                }                                                                \
+            }                                                                    \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                \
+                if (MOM) _mm512_mask_storeu_##PS(v2_ + k * LANES, mk_[k], vn_[k]); \
+                _mm512_mask_storeu_##PS(w2_ + k * LANES, mk_[k], wn_[k]);        \
+            }                                                                    \
+        }                                                                        \
+        _Pragma("GCC unroll 4") for (int k = 0; k < K; k++)                      \
+            _Pragma("GCC unroll 2") for (int r = 0; r < M; r++)                  \
+                _mm512_mask_storeu_##PS(Z + r * ldz + (j + k) * LANES, mk_[k],   \
+                                        acc_[r][k]);                             \
+    }
 
 #define NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, NAME)          \
 NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D, \
@@ -518,6 +666,19 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
         ptrdiff_t pn = P - p0 < pb ? P - p0 : pb;                                \
         /* the next block's lines, in the order they lie */                     \
         ptrdiff_t f_row = p0 + pb, f_col = 0;                                    \
+        if (M <= 2) {                                                            \
+            const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
+            T *const *wr = IDX ? wrows + p0 : (T *const *) 0;                    \
+            for (ptrdiff_t j = 0; j < ncols; ) {                                 \
+                ptrdiff_t kk = ncols - j < 4 ? ncols - j : 4;                    \
+                if (kk == 4) NNCORE_SF_GROUP(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, 4) \
+                else if (kk == 3) NNCORE_SF_GROUP(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, 3) \
+                else if (kk == 2) NNCORE_SF_GROUP(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, 2) \
+                else NNCORE_SF_GROUP(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, 1) \
+                j += kk;                                                         \
+            }                                                                    \
+            continue;                                                            \
+        }                                                                        \
         for (ptrdiff_t j = 0; j < N; j += LANES) {                               \
             MASK mk = N - j >= LANES ? (MASK) ~(MASK) 0                          \
                                      : (MASK) ((1u << (N - j)) - 1);             \
@@ -554,27 +715,9 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 /* the first column's pass fetches the rows of the mini-    \
                    batch after the next, a cache line of each per LANES rows \
                    (IDX: spread over the list's rows) */                         \
-                if (IDX) {                                                       \
-                    if (j == 0)                                                  \
-                        for (; a_next < n_full && a_next * P <= (p0 + p) * n_full; \
-                             a_next += LANES)                                    \
-                            for (int a = 0; a < n_ahead; a++)                    \
-                                __builtin_prefetch(ahead[a] + a_next, 0, 3);     \
-                } else if (j == 0 && p0 + p >= a_next) {                         \
-                    for (int a = 0; a < n_ahead; a++)                            \
-                        __builtin_prefetch(ahead[a] + a_next, 0, 3);             \
-                    a_next += LANES;                                             \
-                }                                                                \
+                if (j == 0) NNCORE_SF_AHEAD(IDX, LANES, p0 + p)                  \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++) {            \
-                    if (f_row < P) {                                             \
-                        if (IDX)                                                 \
-                            __builtin_prefetch(wrows[f_row] + f_col * LANES, 1, 3); \
-                        else                                                     \
-                            __builtin_prefetch(W + f_row * ldw + f_col * LANES, 1, 3); \
-                        if (MOM)                                                 \
-                            __builtin_prefetch(Vel + f_row * ldw + f_col * LANES, 1, 3); \
-                    }                                                            \
-                    if (++f_col == ncols) { f_col = 0; f_row++; }                \
+                    NNCORE_SF_NEXT_LINE(IDX, MOM, LANES)                         \
                     sum[i] = _mm512_setzero_##PS();                              \
                 }                                                                \
                 _Pragma("GCC unroll 16") for (int q = 0; q < M; q++)              \
@@ -666,6 +809,18 @@ static void nncore_bcast_s(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, float alpha,
 static ptrdiff_t nncore_nonzero_d(const double *const *rows, ptrdiff_t m, ptrdiff_t off,
         ptrdiff_t n, int *idx) {
     (void) rows; (void) m; (void) off; (void) n; (void) idx;
+    return -1;
+}
+static ptrdiff_t nncore_list_pair_d(const double *a, const double *b, ptrdiff_t n,
+        int *idx, double *xa, double *xb, double *W, ptrdiff_t ldw, double **wrows) {
+    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb; (void) W;
+    (void) ldw; (void) wrows;
+    return -1;
+}
+static ptrdiff_t nncore_list_pair_s(const float *a, const float *b, ptrdiff_t n,
+        int *idx, float *xa, float *xb, float *W, ptrdiff_t ldw, float **wrows) {
+    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb; (void) W;
+    (void) ldw; (void) wrows;
     return -1;
 }
 static int nncore_all_finite_d(const double *x, ptrdiff_t n) {

@@ -194,12 +194,45 @@ def test_step_forward_over_listed_rows(P, N, m, share, dtype):
 
 
 @needs_own
+@settings(max_examples=150, deadline=None)
+@given(P=st.integers(1, 100), N=st.integers(1, 40), share=st.sampled_from([0.0, 0.2, 0.9, 1.0]),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
+def test_sparse_listing_of_a_pair(P, N, share, dtype, seed):
+    """A sparse step's listing at mini-batch 1: the inputs not zero in one
+    row or the next (NaN and infinities count, -0.0 does not), their values
+    and rows of W, over whole and partial blocks of lanes, and nothing
+    written past the count."""
+    rng = np.random.default_rng(seed)
+    a, b = (np.where(rng.random(P) < share, rng.standard_normal(P), 0.0).astype(dtype)
+            for _ in range(2))
+    special = rng.integers(0, P, 3)
+    a[special[0]] = np.nan
+    b[special[1]] = -np.inf
+    a[special[2]], b[special[2]] = -0.0, 0.0
+    W = np.zeros((P, N), dtype)
+    count, idx, xa, xb, offsets = _core.list_pair(a, b, W)
+    want = np.flatnonzero((a != 0) | (b != 0) | np.isnan(a) | np.isnan(b))
+    assert count == len(want)
+    np.testing.assert_array_equal(idx[:count], want)
+    np.testing.assert_array_equal(xa[:count], a[want])
+    np.testing.assert_array_equal(xb[:count], b[want])
+    np.testing.assert_array_equal(offsets[:count], want * N * W.itemsize)
+    assert np.all(idx[count:] == -7) and np.all(xa[count:] == -7) and np.all(xb[count:] == -7)
+    assert np.all(offsets[count:] == 0)
+    with pytest.raises(ValueError, match="need W's"):
+        _core.list_pair(a[:-1], b[:-1], W)
+
+
+@needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_step_forward_streams_a_large_layer(dtype):
+@pytest.mark.parametrize("m", [1, 2, 10])
+def test_step_forward_streams_a_large_layer(dtype, m):
     """A layer larger than the L2's share goes in blocks of rows, each
-    fetching the next: the same results; and the argument checks."""
-    rng = np.random.default_rng(4)
-    P, N, m = 784, 300 if dtype == np.float64 else 600, 10    # 1.9 MB
+    fetching the next (mini-batches of one and two go down the rows by
+    groups of columns, larger ones a column at a time): the same results;
+    and the argument checks."""
+    rng = np.random.default_rng(4 + m)
+    P, N = 784, 300 if dtype == np.float64 else 600    # 1.9 MB
     XT, XTn = (rng.random((P, m)).astype(dtype) for _ in range(2))
     D = rng.standard_normal((m, N)).astype(dtype)
     W0 = (rng.standard_normal((P, N)) * 0.1).astype(dtype)
