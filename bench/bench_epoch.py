@@ -402,7 +402,9 @@ def load_mnist(path=None):
         parts = _ArraysOnlyUnpickler(fh, encoding="latin1").load()
     data = {}
     for key, (X, y) in zip(("training", "validation", "test"), parts):
-        data[key] = (np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64))
+        # copies (not views into the unpickled bytes), which NumPy places
+        # in huge pages: random rows then miss the TLB far less
+        data[key] = (np.array(X, dtype=np.float32), np.array(y, dtype=np.int64))
     info = {"path": _display_path(path), "sha256": digest,
             "sha256_matches_shared": digest == MNIST_SHA256}
     return data, info

@@ -107,6 +107,8 @@ def test_real_file_sizes_dtypes_labels(real):
     for name, (X, y), n in zip(names, real, (50_000, 10_000, 10_000)):
         assert X.shape == (n, 784) and X.dtype == np.float32
         assert X.flags.c_contiguous
+        # their own memory, not views into the unpickled bytes (see _check_split)
+        assert X.flags.owndata and y.flags.owndata
         assert y.shape == (n,) and y.dtype == np.int64
         assert 0.0 <= X.min() and X.max() < 1.0
         assert y.min() == 0 and y.max() == 9
