@@ -156,16 +156,19 @@ cdef extern from *:
     int NNCORE_SANITIZE
 
 cdef extern from "nncore_kernels.h":
+    ctypedef struct nncore_fetch:
+        const void **rows
+        Py_ssize_t n_rows, lines, mask, row, line
     int NNCORE_HAVE_KERNELS
     int nncore_kernels_available() nogil
     void nncore_bcast_d(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, double alpha,
                         const double **rows, int by_q, const double *R,
                         Py_ssize_t ldr, double beta, double *C, Py_ssize_t ldc,
-                        const int *idx) nogil
+                        const int *idx, nncore_fetch *fetch) nogil
     void nncore_bcast_s(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, float alpha,
                         const float **rows, int by_q, const float *R,
                         Py_ssize_t ldr, float beta, float *C, Py_ssize_t ldc,
-                        const int *idx) nogil
+                        const int *idx, nncore_fetch *fetch) nogil
     Py_ssize_t nncore_nonzero_d(const double **rows, Py_ssize_t m, Py_ssize_t off,
                                 Py_ssize_t n, int *idx) nogil
     Py_ssize_t nncore_nonzero_s(const float **rows, Py_ssize_t m, Py_ssize_t off,
@@ -340,14 +343,16 @@ cdef inline bint first_transposed(Py_ssize_t width, Py_ssize_t mbs,
 cdef inline void bcast_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
                             const floating **rows, bint by_q, const floating *R,
                             Py_ssize_t ldr, floating beta, floating *C,
-                            Py_ssize_t ldc, const int *idx=NULL) noexcept nogil:
+                            Py_ssize_t ldc, const int *idx=NULL,
+                            nncore_fetch *fetch=NULL) noexcept nogil:
     """Our kernel on S' given by row pointers: S'(p, q) = rows[p][q], or
     rows[q][p] if by_q (see nncore_kernels.h).  Only where kernel_suits.
-    With by_q and idx, C's rows idx[0..P-1] only (see gradient_rows)."""
+    With by_q and idx, C's rows idx[0..P-1] only (see gradient_rows); with
+    by_q and fetch, fetch's rows are brought into cache meanwhile."""
     if floating is float:
-        nncore_bcast_s(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc, idx)
+        nncore_bcast_s(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc, idx, fetch)
     else:
-        nncore_bcast_d(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc, idx)
+        nncore_bcast_d(P, Q, N, alpha, rows, by_q, R, ldr, beta, C, ldc, idx, fetch)
 
 
 # Whether layer 1's weight gradient leaves out the inputs that are zero in
@@ -380,7 +385,8 @@ cdef void scale_rows_except(floating *C, Py_ssize_t ldc, Py_ssize_t N, Py_ssize_
 cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha,
                         const floating **rows, const floating *D, floating beta,
                         floating *C, Py_ssize_t ldc, int *nz,
-                        Py_ssize_t listed=-1) noexcept nogil:
+                        Py_ssize_t listed=-1, const floating **ahead=NULL,
+                        Py_ssize_t n_ahead=0) noexcept nogil:
     """C (P x N) = alpha * A^T . D + beta * C, where A (Q x P) is given by
     its row pointers and D is (Q x N) contiguous: layer 1's weight gradient
     X^T . delta over a mini-batch's Q input rows, or its step fused.
@@ -395,16 +401,33 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
     times infinity is NaN) every input is taken.  The rows were just read
     by the forward product, so the scan for zeros reads them from cache;
     listed >= 0 says the forward product's scan left the list in nz (see
-    forward_listed)."""
+    forward_listed).
+
+    Where the forward product lists its inputs (listed_forward_min), the
+    n_ahead rows ahead (of P inputs each: the next mini-batch's, or the
+    next chunk's) are fetched into cache meanwhile, a line every few steps
+    of the product.  Read first by the scan for zeros, they would otherwise
+    come from memory with nothing to overlap them: at 784-100-10, mini-batch
+    100, float32, the scan took 7 % of the epoch and the listed product
+    saved 8 %.  Fetched, the epoch took 0.87x the dense one's time; all
+    fetched at once before the gradient, 1.13x."""
     cdef Py_ssize_t count = -1
+    cdef nncore_fetch fetch
+    cdef nncore_fetch *fp = NULL
+    if (n_ahead > 0 and use_kernels and fetch_ahead and skip_zeros
+            and row_vectors(N, D) >= listed_forward_min):
+        fetch.rows = <const void **> ahead
+        fetch.n_rows = n_ahead
+        fetch.lines = (P * <Py_ssize_t> sizeof(floating) + 63) // 64 + 1
+        fp = &fetch
     if nz != NULL and skip_zeros and use_kernels:
         count = listed if listed >= 0 else nonzero_inputs(rows, Q, P, nz)
         if count >= P or not finite_values(D, Q * N):
             count = -1
     if count < 0:
-        bcast_rows(P, Q, N, alpha, rows, True, D, N, beta, C, ldc)
+        bcast_rows(P, Q, N, alpha, rows, True, D, N, beta, C, ldc, NULL, fp)
     else:
-        bcast_rows(count, Q, N, alpha, rows, True, D, N, beta, C, ldc, nz)
+        bcast_rows(count, Q, N, alpha, rows, True, D, N, beta, C, ldc, nz, fp)
         scale_rows_except(C, ldc, N, P, nz, count, beta)
 
 
@@ -423,15 +446,30 @@ def _set_skip_zeros(bint on):
 
 # The forward product of layer 1 leaves out the inputs that are zero in
 # every row of the mini-batch where a row of W1^T is at least this many
-# vectors (of 8 doubles or 16 floats); see forward_listed.  Listed over
-# dense epochs, one thread, mini-batch 100, by vectors a row: 784-30-10 (4
-# in float64, 2 in float32) 1.15x and 1.25x; 784-50-10 (7) 1.03x,
-# 784-100-10 in float32 (7) 1.01x, 784-64-10 (8) 1.00x, 784-80-10 (10)
-# 0.95x, 784-160-10 in float32 (10) 0.99x, 784-200-10 (13) 0.96x and
-# 784-100-10 (13) 0.95x, 784-300-10 in float32 (19) 0.90x.  A scan of the
+# vectors (of 8 doubles or 16 floats); see forward_listed.  A scan of the
 # rows before the product meets their misses to memory, which the dense
-# product's prefetching hides behind its arithmetic.
-cdef Py_ssize_t listed_forward_min = 9
+# product's prefetching hides behind its arithmetic, unless the rows were
+# fetched during the last mini-batch's gradient (gradient_rows, which then
+# does so).  Listed and fetched over dense epochs, one thread, mini-batch
+# 100, by vectors a row: 784-30-10 (2 in float32, 4 in float64) 1.00-1.05x;
+# 784-50-10 (4) 0.97x and (7) 0.86x; 784-80-10 in float32 (5) 0.96x;
+# 784-64-10 in float64 (8) 0.95x; 784-100-10 in float32 (7) 0.93x.
+cdef Py_ssize_t listed_forward_min = 5
+
+# Whether layer 1's weight gradient fetches the next rows where the forward
+# product lists them (see gradient_rows).
+cdef bint fetch_ahead = True
+
+
+def _set_fetch_ahead(bint on):
+    """Turn the gradient's fetching of the next rows on or off (benchmarks)."""
+    global fetch_ahead
+    fetch_ahead = on
+
+
+cdef inline Py_ssize_t row_vectors(Py_ssize_t N, const floating *tag) noexcept nogil:
+    """The vectors (8 doubles, 16 floats) that N values take."""
+    return (N + 15) // 16 if floating is float else (N + 7) // 8
 
 
 def _listed_forward_min():
@@ -462,9 +500,8 @@ cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
     where a row of W left out is not finite (0 times infinity is NaN), the
     dense product is taken."""
     cdef Py_ssize_t count, p, k = 0
-    cdef Py_ssize_t vectors = (N + 15) // 16 if floating is float else (N + 7) // 8
     listed[0] = -1
-    if not (skip_zeros and use_kernels and vectors >= listed_forward_min):
+    if not (skip_zeros and use_kernels and row_vectors(N, W) >= listed_forward_min):
         return False
     count = nonzero_inputs(rows, m, P, nz)
     listed[0] = count
@@ -500,23 +537,30 @@ cdef inline const floating **direct_rows(const Net *net, const floating *X,
 cdef bint chunked_gradient(const Net *net, floating *theta, floating *grad,
                            const floating *Y, const Py_ssize_t *order, Py_ssize_t m,
                            const floating **rows0, floating **acts, floating *delta,
-                           floating *spare, floating **masks, int *nz) noexcept nogil:
+                           floating *spare, floating **masks, int *nz,
+                           const floating **after=NULL, Py_ssize_t n_after=0) noexcept nogil:
     """The summed gradient of m examples whose input rows are rows0 (see
     direct_rows), into grad, CHUNK_ROWS examples at a time: each chunk's
     rows are read by the forward product and again by the weight gradient
     while they are still in the core's cache, which a whole mini-batch of
     a thousand rows is not (nz: room for sizes[0] indices, for
-    gradient_rows).  Returns False, with grad incomplete, if an output
-    error is not finite."""
-    cdef Py_ssize_t c0 = 0, cm, n_last = net.sizes[net.n_layers - 1], listed
+    gradient_rows).  Each chunk's gradient fetches the next chunk's rows,
+    the last one the n_after rows after (the next mini-batch's).  Returns
+    False, with grad incomplete, if an output error is not finite."""
+    cdef Py_ssize_t c0 = 0, cm, n_last = net.sizes[net.n_layers - 1], listed, n_ahead
+    cdef const floating **ahead
     while c0 < m:
         cm = min(<Py_ssize_t> CHUNK_ROWS, m - c0)
         forward(net, theta, NULL, cm, acts, NULL, masks, rows0 + c0, 1, nz, &listed)
         output_delta(net, delta, acts[net.n_layers - 1], Y, order + c0, cm)
         if not all_finite(delta, cm * n_last):
             return False
+        if c0 + cm < m:
+            ahead, n_ahead = rows0 + c0 + cm, min(<Py_ssize_t> CHUNK_ROWS, m - c0 - cm)
+        else:
+            ahead, n_ahead = after, min(<Py_ssize_t> CHUNK_ROWS, n_after)
         backward(net, theta, grad, cm, acts, delta, spare, masks, 1, 0, 0,
-                 rows0 + c0, c0 > 0, 1, nz, listed)
+                 rows0 + c0, c0 > 0, 1, nz, listed, ahead, n_ahead)
         c0 += cm
     return True
 
@@ -1082,7 +1126,8 @@ cdef floating *backward(const Net *net, floating *theta, floating *grad, Py_ssiz
                         floating **masks, floating w_scale, floating l1_step,
                         floating step, const floating **rows0=NULL,
                         bint accumulate=False, Py_ssize_t lowest=1,
-                        int *nz=NULL, Py_ssize_t listed=-1) noexcept nogil:
+                        int *nz=NULL, Py_ssize_t listed=-1,
+                        const floating **ahead=NULL, Py_ssize_t n_ahead=0) noexcept nogil:
     """Back-propagate delta (the output layer's, (m, sizes[-1])) through
     the network whose forward pass left its activations in acts, down to
     layer `lowest`; returns the buffer (delta or spare) that then holds
@@ -1139,7 +1184,7 @@ cdef floating *backward(const Net *net, floating *theta, floating *grad, Py_ssiz
             beta = 1
         if l == 1 and rows0 != NULL:  # as forward's rows0 (nz: see gradient_rows)
             gradient_rows(n_in, m, n_out, alpha, rows0, delta, beta, target, net.ld1,
-                          nz, listed)
+                          nz, listed, ahead, n_ahead)
         elif l == 1 and net.first_t:  # held as W^T: A_prev^T . delta
             bcast(n_in, m, n_out, alpha, acts[0], 1, n_in, delta, n_out, beta,
                   target, net.ld1)
@@ -1543,6 +1588,7 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef Py_ssize_t k = 0, m, h0, first, cnt, i, l, batch = s.batch_offset
+    cdef Py_ssize_t m2, first2, n2   # (the next mini-batch's rows to fetch)
     # the two halves' gradients are summed in the step's pass where
     # plain_step can (no momentum, no L1, our kernels)
     cdef bint fused = use_kernels and not s.use_momentum and l1_step == 0
@@ -1572,9 +1618,16 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
                 for l in range(1, L - 1):
                     dropout_mask(masks[l], net.seed, batch, l, net.sizes[l], net.dropout)
             if rows0 != NULL:
+                # this thread's first rows of the next mini-batch (the same split)
+                m2 = min(s.mbs, s.total - k - m)
+                first2 = k + m if t == 0 else k + m + m2 - m2 // 2
+                n2 = min(m2 - m2 // 2 if t == 0 else m2 // 2, <Py_ssize_t> CHUNK_ROWS)
+                for i in range(n2):
+                    rows[2 * cap - n2 + i] = X + s.order[first2 + i] * n_in
                 s.finite[t] = chunked_gradient(net, theta, grad, Y, &s.order[first], cnt,
                                                rows0, acts, delta, spare,
-                                               masks if s.use_dropout else NULL, s.nz[t])
+                                               masks if s.use_dropout else NULL, s.nz[t],
+                                               rows + 2 * cap - n2, n2)
             else:
                 forward(net, theta, acts[0], cnt, acts, NULL,
                         masks if s.use_dropout else NULL)
@@ -1894,7 +1947,7 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef floating w_scale = <floating> (1.0 - s.eta * s.lmbda / s.n)
     cdef floating l1_step = <floating> (s.eta * s.l1 / s.n)
     cdef floating step, beta
-    cdef Py_ssize_t k = 0, m, i, l, batch = s.batch_offset, listed
+    cdef Py_ssize_t k = 0, m, i, l, batch = s.batch_offset, listed, n2
     # with s.fuse (no L1, mini-batches up to NNCORE_FUSE_MAX) a step of this
     # thread's rows computes its part of the next mini-batch's sums, as the
     # one-thread epoch does (step_forward1)
@@ -2029,7 +2082,12 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
                 for i in range(nk * ld):
                     W[i] = w_scale * W[i] - l1_step * sgn(W[i])
                 beta = 1
-            gradient_rows(nk, m, n1, -step, rows, d1, beta, W, ld, s.nz[t], listed)
+            # this thread's inputs of the next mini-batch, fetched meanwhile
+            n2 = min(s.mbs, s.total - k - m)
+            for i in range(n2):
+                rows[s.mbs + i] = X + s.order[k + m + i] * n0 + k0
+            gradient_rows(nk, m, n1, -step, rows, d1, beta, W, ld, s.nz[t], listed,
+                          rows + s.mbs, n2)
             z_ready = False
         k += m
         batch += 1
@@ -2369,7 +2427,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating *grad = NULL
     cdef floating *mask_base
     cdef floating *vel = &velocity[0] if use_momentum else NULL
-    rows_arr = np.empty(mbs, dtype=np.intp)
+    rows_arr = np.empty(2 * mbs, dtype=np.intp)    # this mini-batch's rows, the next's
     cdef const floating **rows = <const floating **> <size_t> rows_arr.ctypes.data
     cdef const floating **rows0
     cdef bint use_dropout = dropout > 0 and L > 2
@@ -2379,7 +2437,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     nz_arr = np.empty(n_in, dtype=np.intc)   # for gradient_rows
     cdef int[::1] nz_view = nz_arr
     cdef int *nz = &nz_view[0]
-    cdef Py_ssize_t listed   # (see forward_listed)
+    cdef Py_ssize_t listed, n_next   # (see forward_listed; the next rows to fetch)
     # with fuse: two mini-batches' inputs packed by input (this one's, the next's)
     xt_arr = np.empty(2 * n_in * mbs if fuse else 1, dtype=dtype)
     cdef floating[::1] xt = xt_arr
@@ -2516,9 +2574,13 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
                         nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
                 if rows0 != NULL and m > CHUNKED_ABOVE:
+                    n_next = min(m, total - k - m, <Py_ssize_t> CHUNK_ROWS)
+                    for i in range(n_next):
+                        rows[mbs + i] = &X[order[k + m + i], 0]
                     if not chunked_gradient(&net, &theta[0], grad, &Y[0, 0], &order[k], m,
                                             rows0, acts, delta, spare,
-                                            masks if use_dropout else NULL, nz):
+                                            masks if use_dropout else NULL, nz,
+                                            rows + mbs, n_next):
                         finite = False
                         break
                     if use_momentum:
@@ -2537,16 +2599,20 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     if not all_finite(delta, m * lay.sizes[L - 1]):
                         finite = False
                         break
+                    # the next mini-batch's rows, fetched during the gradient
+                    n_next = min(m, total - k - m) if rows0 != NULL else 0
+                    for i in range(n_next):
+                        rows[mbs + i] = &X[order[k + m + i], 0]
                     if use_momentum:
                         backward(&net, &theta[0], grad, m, acts, delta, spare,
                                  masks if use_dropout else NULL, 1, 0, 0, rows0, False, 1,
-                                 nz, listed)
+                                 nz, listed, rows + mbs, n_next)
                         momentum_step(&net, &theta[0], vel, grad, m, eta, lmbda, l1,
                                       <double> n, mu, nesterov, 0, lay.n_params)
                     else:
                         backward(&net, &theta[0], NULL, m, acts, delta, spare,
                                  masks if use_dropout else NULL, w_scale, l1_step, step,
-                                 rows0, False, 1, nz, listed)
+                                 rows0, False, 1, nz, listed, rows + mbs, n_next)
             k += m
             batch += 1
             if watch_signals and (batch - batch_offset) % SIGNAL_EVERY == 0 and k < total:
@@ -2598,7 +2664,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
         1 if by_cols else cap * lay.sizes[1] if by_inputs else n_work, dtype=dtype)
     cdef floating[::1] grad0 = np.zeros(n_grad, dtype=dtype)   # (padding: 0)
     cdef floating[::1] grad1 = np.zeros(n_grad, dtype=dtype)
-    rows_arr = np.empty((2, cap), dtype=np.intp)
+    rows_arr = np.empty((2, 2 * cap), dtype=np.intp)   # each: a mini-batch's rows, the next's
     s.fuse = by_inputs and fused_suits(&net, mbs, l1)
     xt_arr = np.empty((2, 2 * lay.sizes[0] * mbs if s.fuse else 1), dtype=dtype)
     cdef floating[:, ::1] xt = xt_arr
@@ -2650,7 +2716,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     s.grad[0] = &grad0[0]
     s.grad[1] = &grad1[0]
     s.rows[0] = <void *> <size_t> rows_arr.ctypes.data
-    s.rows[1] = <void *> <size_t> (rows_arr.ctypes.data + cap * sizeof(void *))
+    s.rows[1] = <void *> <size_t> (rows_arr.ctypes.data + 2 * cap * sizeof(void *))
     s.stop = 0
     s.done = 0
     s.pending = <PyObject *> pending

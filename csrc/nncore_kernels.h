@@ -29,6 +29,25 @@
 
 #include <stddef.h>
 
+/* Rows to fetch into cache while a product runs: the next mini-batch's
+   inputs, during this one's weight gradient, so that its scan for zeros
+   and its forward product find them in cache rather than in memory.  The
+   tiles that read S' by q fetch one line each mask + 1 steps of q (a power
+   of two), row after row (`lines` a row, from the line that holds its
+   start); row and line are the cursor. */
+typedef struct {
+    const void *const *rows;
+    ptrdiff_t n_rows, lines, mask, row, line;
+} nncore_fetch;
+
+static inline void nncore_fetch_line(nncore_fetch *f) {
+    if (f->row < f->n_rows) {
+        __builtin_prefetch((const char *) ((size_t) f->rows[f->row] & ~(size_t) 63)
+                           + 64 * f->line, 0, 3);
+        if (++f->line == f->lines) { f->line = 0; f->row++; }
+    }
+}
+
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(NNCORE_NO_KERNELS)
 #define NNCORE_HAVE_KERNELS 1
 #include <immintrin.h>
@@ -61,7 +80,7 @@ NNCORE_TARGET static void                                                       
 nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,       \
         ptrdiff_t off, const T *R, ptrdiff_t ldr, T *C, ptrdiff_t ldc,           \
         MASK last, T alpha, T beta, int first, const T *const *ahead,            \
-        int n_ahead, const int *idx) {                                           \
+        int n_ahead, const int *idx, nncore_fetch *fetch) {                      \
     /* a small tile keeps K sums of alternate q, so that K * PR * NV     \
        chains of multiply-adds hide the instruction's latency */         \
     enum { K = PR * NV <= 2 ? 4 : PR * NV <= 6 ? 2 : 1 };                        \
@@ -69,6 +88,8 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
     const T *rp[PR];                                                             \
     ptrdiff_t pi[PR];                                                            \
     ptrdiff_t q = 0;                                                             \
+    /* (qk & f_mask) == f_mask never holds without a fetch */             \
+    const ptrdiff_t f_mask = BYQ && fetch ? fetch->mask : -1;                    \
     _Pragma("GCC unroll 16") for (int p = 0; p < PR; p++)                        \
         pi[p] = IDX ? idx[p] : p;                                                \
     if (!BYQ) {                                                                  \
@@ -94,6 +115,8 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
             if (!BYQ && (qk & (QIDX ? LANES / 2 - 1 : LANES - 1)) == 0)          \
                 for (int a = 0; a < n_ahead; a++)                                \
                     __builtin_prefetch(ahead[a] + off + qx, 0, 3);               \
+            if (BYQ && (qk & f_mask) == f_mask)                                  \
+                nncore_fetch_line(fetch);                                        \
             _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                 \
                 r[v] = (v == NV - 1)                                             \
                     ? NNCORE_MLOAD_##SFX(last, R + qx * ldr + LANES * v)         \
@@ -125,10 +148,10 @@ nncore_tile_##SFX##_##BY##_##PR##_##NV(ptrdiff_t qn, const T *const *rows,      
 
 typedef void (*nncore_tile_d_fn)(ptrdiff_t, const double *const *, ptrdiff_t,
         const double *, ptrdiff_t, double *, ptrdiff_t, __mmask8, double, double, int,
-        const double *const *, int, const int *);
+        const double *const *, int, const int *, nncore_fetch *);
 typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
         const float *, ptrdiff_t, float *, ptrdiff_t, __mmask16, float, float, int,
-        const float *const *, int, const int *);
+        const float *const *, int, const int *, nncore_fetch *);
 
 /* Tile heights by width: about 24 accumulators, and few enough loads per
    multiply-add (PR broadcasts and NV loads feed PR * NV of them). */
@@ -195,16 +218,30 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
    mini-batch (the others' rows are zero).  With idx and by_q = 0, the sum
    runs over q = idx[0..Q-1] only, S' read at rows[p][idx[k]] and R at its
    rows idx[k]: the forward product over those inputs (the others add
-   zeros). */
+   zeros).  With by_q and fetch (not NULL), fetch's rows are brought into
+   cache meanwhile, a line every few steps of the tiles (nncore_fetch). */
 #define NNCORE_PRODUCT(T, V, MASK, SFX, LANES)                                   \
     NNCORE_TILES(T, V, MASK, SFX, LANES)                                         \
 NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,           \
         ptrdiff_t N, T alpha, const T *const *rows, int by_q, const T *R,        \
-        ptrdiff_t ldr, T beta, T *C, ptrdiff_t ldc, const int *idx) {            \
+        ptrdiff_t ldr, T beta, T *C, ptrdiff_t ldc, const int *idx,              \
+        nncore_fetch *fetch) {                                                   \
     ptrdiff_t nblocks = (Q + NNCORE_QBLOCK - 1) / NNCORE_QBLOCK;                 \
     ptrdiff_t qb = nblocks > 0 ? (Q + nblocks - 1) / nblocks : 0;                \
     ptrdiff_t q0, n0, p0;                                                        \
     if (P <= 0 || N <= 0) return;                                                \
+    if (fetch && !by_q) fetch = 0;                                               \
+    if (fetch) {  /* spread the lines evenly over the tiles' steps of q */      \
+        ptrdiff_t steps = 0, total = fetch->n_rows * fetch->lines;               \
+        for (n0 = 0; n0 < N; n0 += 4 * LANES) {                                  \
+            ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;              \
+            int nv = (int) ((nn + LANES - 1) / LANES);                           \
+            steps += (P + NNCORE_ROWS_BY(nv, 1) - 1) / NNCORE_ROWS_BY(nv, 1) * Q; \
+        }                                                                        \
+        fetch->row = fetch->line = 0;                                            \
+        for (fetch->mask = 0; total > 0 && 2 * (fetch->mask + 1) * total <= steps;) \
+            fetch->mask = 2 * fetch->mask + 1;                                   \
+    }                                                                            \
     if (Q <= 0) {  /* an empty sum: C = beta C */                               \
         for (p0 = 0; p0 < P; p0++) {                                             \
             T *c = C + (idx && by_q ? idx[p0] : p0) * ldc;                       \
@@ -236,18 +273,19 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
                 if (by_q && idx)                                                 \
                     nncore_tiles_##SFX##_qi[nv - 1][pr - 1](qn, rows + q0, 0,    \
                         r, ldr, c, ldc, last, alpha, beta, first, rows, 0,       \
-                        idx + p0);                                               \
+                        idx + p0, fetch);                                        \
                 else if (idx)                                                    \
                     nncore_tiles_##SFX##_pi[nv - 1][pr - 1](qn, rows + p0, 0,    \
                         r, ldr, c, ldc, last, alpha, beta, first,                \
-                        rows + p0 + pr, n0 == 0 ? ahead : 0, idx + q0);          \
+                        rows + p0 + pr, n0 == 0 ? ahead : 0, idx + q0, 0);       \
                 else if (by_q)                                                   \
                     nncore_tiles_##SFX##_q[nv - 1][pr - 1](qn, rows + q0, p0,    \
-                        r, ldr, c, ldc, last, alpha, beta, first, rows, 0, idx); \
+                        r, ldr, c, ldc, last, alpha, beta, first, rows, 0, idx,  \
+                        fetch);                                                  \
                 else                                                             \
                     nncore_tiles_##SFX##_p[nv - 1][pr - 1](qn, rows + p0, q0,    \
                         r, ldr, c, ldc, last, alpha, beta, first,                \
-                        rows + p0 + pr, n0 == 0 ? ahead : 0, idx);               \
+                        rows + p0 + pr, n0 == 0 ? ahead : 0, idx, 0);            \
             }                                                                    \
         }                                                                        \
     }                                                                            \
@@ -796,15 +834,15 @@ NNCORE_STEPFWD(float, __m512, __mmask16, s, 16, ps)
 static int nncore_kernels_available(void) { return 0; }
 static void nncore_bcast_d(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, double alpha,
         const double *const *rows, int by_q, const double *R, ptrdiff_t ldr,
-        double beta, double *C, ptrdiff_t ldc, const int *idx) {
+        double beta, double *C, ptrdiff_t ldc, const int *idx, nncore_fetch *fetch) {
     (void) P; (void) Q; (void) N; (void) alpha; (void) rows; (void) by_q;
-    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc; (void) idx;
+    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc; (void) idx; (void) fetch;
 }
 static void nncore_bcast_s(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, float alpha,
         const float *const *rows, int by_q, const float *R, ptrdiff_t ldr,
-        float beta, float *C, ptrdiff_t ldc, const int *idx) {
+        float beta, float *C, ptrdiff_t ldc, const int *idx, nncore_fetch *fetch) {
     (void) P; (void) Q; (void) N; (void) alpha; (void) rows; (void) by_q;
-    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc; (void) idx;
+    (void) R; (void) ldr; (void) beta; (void) C; (void) ldc; (void) idx; (void) fetch;
 }
 static ptrdiff_t nncore_nonzero_d(const double *const *rows, ptrdiff_t m, ptrdiff_t off,
         ptrdiff_t n, int *idx) {

@@ -132,6 +132,23 @@ def test_the_forward_product_over_listed_inputs_gives_the_dense_weights(
     assert np.max(np.abs(skipped - dense)) <= tol * np.max(np.abs(dense))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mbs,threads", [(40, 1), (200, 1), (300, 2), (40, 2)])
+def test_fetching_the_next_rows_changes_no_value(dtype, mbs, threads):
+    # the weight gradient fetches the next mini-batch's (or chunk's) rows
+    # for the listed forward product: prefetches only, bit for bit the same
+    X, Y, theta, order = sparse_problem(dtype, sizes=FORWARD[0])
+    runs = []
+    for on in (False, True):
+        _core._set_fetch_ahead(on)
+        try:
+            runs.append(epoch(True, theta, X, Y, order, mbs, threads, FORWARD[0]))
+        finally:
+            _core._set_fetch_ahead(True)
+    assert not np.array_equal(runs[0], theta)
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("where", ["weight", "input"])
 def test_the_forward_product_over_listed_inputs_meets_infinities(threads, where):
