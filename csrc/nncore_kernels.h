@@ -613,11 +613,13 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
         if (++f_col == ncols) { f_col = 0; f_row++; }                            \
     }
 
-/* M = 1 or 2 (a mini-batch of one or two): there the column-at-a-time
-   order leaves each pass one or two chains of multiply-adds into Z, each
-   row waiting on the last.  Instead K = 1..4 columns of vectors go down
-   the rows together, K chains side by side; every value takes the same
-   operations in the same order as before.  Each row's loads are issued
+/* M = 1 or 2 (a mini-batch of one or two) on rows of at most 4 vectors:
+   there the column-at-a-time order leaves each pass one or two chains of
+   multiply-adds into Z, each row waiting on the last.  Instead the K = 1..4
+   columns of vectors go down the rows together, K chains side by side;
+   every value takes the same operations in the same order as before.
+   (On wide rows, 784-800-10 at mini-batch 1, groups of 4 took 1.2-1.3x the
+   epoch's time: there the column passes stay.)  Each row's loads are issued
    before the previous row's stores: consecutive rows share cache lines,
    and a load from a line a masked store has just written waits for it (in
    that order the grouping was slower than the column passes).  The sparse
@@ -704,7 +706,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
         ptrdiff_t pn = P - p0 < pb ? P - p0 : pb;                                \
         /* the next block's lines, in the order they lie */                     \
         ptrdiff_t f_row = p0 + pb, f_col = 0;                                    \
-        if (M <= 2) {                                                            \
+        if (M <= 2 && ncols <= 4) {                                              \
             const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
             T *const *wr = IDX ? wrows + p0 : (T *const *) 0;                    \
             for (ptrdiff_t j = 0; j < ncols; ) {                                 \
