@@ -179,6 +179,12 @@ cdef extern from "nncore_kernels.h":
     Py_ssize_t nncore_list_pair_s(const float *a, const float *b, Py_ssize_t n,
                                   int *idx, float *xa, float *xb, float *W,
                                   Py_ssize_t ldw, float **wrows) nogil
+    void nncore_forward_tiles_d(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
+                                const double **rows, const double *W, Py_ssize_t ldw,
+                                double *Z, Py_ssize_t ldz, int *lists, int *counts) nogil
+    void nncore_forward_tiles_s(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
+                                const float **rows, const float *W, Py_ssize_t ldw,
+                                float *Z, Py_ssize_t ldz, int *lists, int *counts) nogil
     int nncore_all_finite_d(const double *x, Py_ssize_t n) nogil
     int nncore_all_finite_s(const float *x, Py_ssize_t n) nogil
     void nncore_step_d(double *x, const double *g, const double *g2, Py_ssize_t n,
@@ -485,36 +491,75 @@ def _set_listed_forward_min(Py_ssize_t vectors):
     listed_forward_min = vectors
 
 
+cdef bint tile_lists = True
+
+
+def _set_tile_lists(bint on):
+    """Whether layer 1's listed forward product lists the inputs of each
+    tile of rows (True) or of the whole mini-batch (benchmarks and tests:
+    the values are the same)."""
+    global tile_lists
+    tile_lists = on
+
+
+cdef inline Py_ssize_t listed_room(Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
+    """The ints of room forward_listed and gradient_rows take (their nz)
+    for up to `rows` input rows of n_in: the rows' list, then a list and a
+    count for each tile of rows (at least 6 rows a tile)."""
+    cdef Py_ssize_t tiles = (rows + 5) // 6
+    return n_in + tiles * (n_in + 1)
+
+
 cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
                          const floating **rows, const floating *W, Py_ssize_t ldw,
                          floating *Z, Py_ssize_t ldz, int *nz,
                          Py_ssize_t *listed) noexcept nogil:
     """Z (m x N) = A . W over the m input rows A (rows[i], P values), W
     (P x N) layer 1's weights held transposed, over only the inputs that
-    are not zero in some row, when a row of W is wide enough
-    (listed_forward_min) for the rows left out to save more than finding
-    them costs; returns whether it did (else the caller takes the dense
-    product).  The inputs' list goes to nz and its length to *listed, for
-    the weight gradient of the same rows (gradient_rows), or -1 if no list
-    was made.  A zero input adds exactly nothing to a sum of finite terms;
-    where a row of W left out is not finite (0 times infinity is NaN), the
-    dense product is taken."""
+    are not zero, when a row of W is wide enough (listed_forward_min) for
+    the inputs left out to save more than finding them costs; returns
+    whether it did (else the caller takes the dense product).  nz has
+    listed_room(P, m) ints.  The inputs not zero in some row go to nz and
+    their count to *listed, for the weight gradient of the same rows
+    (gradient_rows), or -1 if no list was made.  The product itself lists
+    the inputs of each tile of rows (nncore_forward_tiles: six MNIST images
+    have 343 of 784 pixels not zero, a mini-batch of 100 has 516); with
+    tile_lists off, it sums over the mini-batch's list.
+
+    A zero input adds exactly nothing to a sum of finite terms.  Where a
+    row of W is not finite (0 times infinity is NaN) the dense product is
+    taken: a row left out by every tile is checked here; one that some
+    tile takes makes that tile's sums not finite, which is checked after."""
     cdef Py_ssize_t count, p, k = 0
     listed[0] = -1
     if not (skip_zeros and use_kernels and row_vectors(N, W) >= listed_forward_min):
         return False
     count = nonzero_inputs(rows, m, P, nz)
     listed[0] = count
-    if count >= P:
+    if count >= P and not tile_lists:
         return False
     for p in range(P):
         if k < count and nz[k] == p:
             k += 1
         elif not finite_values(W + p * ldw, N):
             return False
-    bcast_rows(m, count, N, <floating> 1.0, rows, False, W, ldw, <floating> 0.0, Z, ldz,
-               nz)
-    return True
+    if not tile_lists:
+        bcast_rows(m, count, N, <floating> 1.0, rows, False, W, ldw, <floating> 0.0, Z,
+                   ldz, nz)
+        return True
+    cdef Py_ssize_t tiles = (m + 5) // 6
+    if floating is float:
+        nncore_forward_tiles_s(m, P, N, rows, W, ldw, Z, ldz, nz + P,
+                               nz + P + tiles * P)
+    else:
+        nncore_forward_tiles_d(m, P, N, rows, W, ldw, Z, ldz, nz + P,
+                               nz + P + tiles * P)
+    if ldz != N:
+        for p in range(m):
+            if not finite_values(Z + p * ldz, N):
+                return False
+        return True
+    return finite_values(Z, m * N)
 
 
 cdef inline const floating **direct_rows(const Net *net, const floating *X,
@@ -534,6 +579,19 @@ cdef inline const floating **direct_rows(const Net *net, const floating *X,
     return rows
 
 
+# Examples a chunk (see CHUNK_ROWS); a variable for benchmarks.
+cdef Py_ssize_t chunk_rows = CHUNK_ROWS
+
+
+def _set_chunk_rows(Py_ssize_t rows):
+    """Set the rows of a chunk (benchmarks: the values are the same, up to
+    the order in which the chunks' gradients are summed)."""
+    global chunk_rows
+    if rows < 1:
+        raise ValueError(f"chunk rows must be at least 1, got {rows}")
+    chunk_rows = rows
+
+
 cdef bint chunked_gradient(const Net *net, floating *theta, floating *grad,
                            const floating *Y, const Py_ssize_t *order, Py_ssize_t m,
                            const floating **rows0, floating **acts, floating *delta,
@@ -543,22 +601,22 @@ cdef bint chunked_gradient(const Net *net, floating *theta, floating *grad,
     direct_rows), into grad, CHUNK_ROWS examples at a time: each chunk's
     rows are read by the forward product and again by the weight gradient
     while they are still in the core's cache, which a whole mini-batch of
-    a thousand rows is not (nz: room for sizes[0] indices, for
+    a thousand rows is not (nz: listed_room(sizes[0], m) ints, for
     gradient_rows).  Each chunk's gradient fetches the next chunk's rows,
     the last one the n_after rows after (the next mini-batch's).  Returns
     False, with grad incomplete, if an output error is not finite."""
     cdef Py_ssize_t c0 = 0, cm, n_last = net.sizes[net.n_layers - 1], listed, n_ahead
     cdef const floating **ahead
     while c0 < m:
-        cm = min(<Py_ssize_t> CHUNK_ROWS, m - c0)
+        cm = min(chunk_rows, m - c0)
         forward(net, theta, NULL, cm, acts, NULL, masks, rows0 + c0, 1, nz, &listed)
         output_delta(net, delta, acts[net.n_layers - 1], Y, order + c0, cm)
         if not all_finite(delta, cm * n_last):
             return False
         if c0 + cm < m:
-            ahead, n_ahead = rows0 + c0 + cm, min(<Py_ssize_t> CHUNK_ROWS, m - c0 - cm)
+            ahead, n_ahead = rows0 + c0 + cm, min(chunk_rows, m - c0 - cm)
         else:
-            ahead, n_ahead = after, min(<Py_ssize_t> CHUNK_ROWS, n_after)
+            ahead, n_ahead = after, min(chunk_rows, n_after)
         backward(net, theta, grad, cm, acts, delta, spare, masks, 1, 0, 0,
                  rows0 + c0, c0 > 0, 1, nz, listed, ahead, n_ahead)
         c0 += cm
@@ -737,6 +795,34 @@ def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1]
             wrows[i] = &W[0, 0] + rows[i] * N
         step_forward1(P, N, m, &XS[0, 0], &D[0, 0], coef, &XSn[0, 0], &W[0, 0], NULL, N,
                       &Z[0, 0], NULL, 0, wrows, count)
+
+
+def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
+    """Layer 1's forward product X . W over listed inputs (forward_listed,
+    with the current tile_lists and listed_forward_min), for tests.
+    Returns (Z, taken): taken False where it declined (rows too narrow, no
+    zero to leave out, or a weight not finite), Z then its partial work.
+    Only where the CPU has the core's kernels."""
+    cdef Py_ssize_t m = X.shape[0], P = X.shape[1], N = W.shape[1], i, listed
+    if not nncore_kernels_available():
+        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
+    if W.shape[0] != P:
+        raise ValueError(f"W needs X's {P} columns as rows, got {W.shape[0]}")
+    if m == 0 or P == 0 or N == 0:
+        raise ValueError("X and W need at least one row and column each")
+    dtype = np.float32 if floating is float else np.float64
+    Z_arr = np.full((m, N), np.nan, dtype=dtype)
+    cdef floating[:, ::1] Z = Z_arr
+    nz_arr = np.empty(listed_room(P, m), dtype=np.intc)
+    cdef int[::1] nz = nz_arr
+    rows_arr = np.empty(m, dtype=np.intp)
+    cdef const floating **rows = <const floating **> <size_t> rows_arr.ctypes.data
+    cdef bint taken
+    with nogil:
+        for i in range(m):
+            rows[i] = &X[i, 0]
+        taken = forward_listed(P, m, N, rows, &W[0, 0], N, &Z[0, 0], N, &nz[0], &listed)
+    return Z_arr, bool(taken)
 
 
 def list_pair(const floating[::1] a, const floating[::1] b, floating[:, ::1] W):
@@ -1543,7 +1629,7 @@ cdef struct Shared:
     void *delta1                 # layer 1's delta, from thread 0 to both
     bint fuse                    # epoch_inputs: steps fused with the next sums
     void *xt[2]                  # ... per thread: two mini-batches' inputs, packed
-    int *nz[2]                   # per thread: room for sizes[0] indices (gradient_rows)
+    int *nz[2]                   # per thread: listed_room(sizes[0], mbs) ints
     void *wrows[2]               # per thread: room for sizes[0] row pointers (sparse steps)
     bint sparse                  # epoch_inputs: fused steps leave zero inputs alone
     unsigned fp_mode             # thread 0's caller's floating-point mode
@@ -1621,7 +1707,7 @@ cdef void epoch_part(Shared *s, int t, floating *theta) noexcept nogil:
                 # this thread's first rows of the next mini-batch (the same split)
                 m2 = min(s.mbs, s.total - k - m)
                 first2 = k + m if t == 0 else k + m + m2 - m2 // 2
-                n2 = min(m2 - m2 // 2 if t == 0 else m2 // 2, <Py_ssize_t> CHUNK_ROWS)
+                n2 = min(m2 - m2 // 2 if t == 0 else m2 // 2, chunk_rows)
                 for i in range(n2):
                     rows[2 * cap - n2 + i] = X + s.order[first2 + i] * n_in
                 s.finite[t] = chunked_gradient(net, theta, grad, Y, &s.order[first], cnt,
@@ -2434,7 +2520,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating w_scale = <floating> (1.0 - eta * lmbda / n)
     cdef floating l1_step = <floating> (eta * l1 / n)
     cdef Py_ssize_t j
-    nz_arr = np.empty(n_in, dtype=np.intc)   # for gradient_rows
+    nz_arr = np.empty(listed_room(n_in, mbs), dtype=np.intc)   # forward_listed's
     cdef int[::1] nz_view = nz_arr
     cdef int *nz = &nz_view[0]
     cdef Py_ssize_t listed, n_next   # (see forward_listed; the next rows to fetch)
@@ -2574,7 +2660,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                     for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
                         nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
                 if rows0 != NULL and m > CHUNKED_ABOVE:
-                    n_next = min(m, total - k - m, <Py_ssize_t> CHUNK_ROWS)
+                    n_next = min(m, total - k - m, chunk_rows)
                     for i in range(n_next):
                         rows[mbs + i] = &X[order[k + m + i], 0]
                     if not chunked_gradient(&net, &theta[0], grad, &Y[0, 0], &order[k], m,
@@ -2670,7 +2756,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     cdef floating[:, ::1] xt = xt_arr
     s.xt[0] = &xt[0, 0]
     s.xt[1] = &xt[1, 0]
-    nz_arr = np.empty((2, lay.sizes[0]), dtype=np.intc)
+    nz_arr = np.empty((2, listed_room(lay.sizes[0], mbs)), dtype=np.intc)
     cdef int[:, ::1] nz = nz_arr
     s.nz[0] = &nz[0, 0]
     s.nz[1] = &nz[1, 0]

@@ -346,6 +346,59 @@ NNCORE_TARGET static ptrdiff_t nncore_nonzero_##SFX(const T *const *rows,       
 NNCORE_NONZERO(double, __mmask8, d, 8, pd)
 NNCORE_NONZERO(float, __mmask16, s, 16, ps)
 
+/* Layer 1's forward product Z (M x N, rows ldz apart) = A . W, A's M rows
+   at rows[0..M-1] (P inputs each), W (P x N, rows ldw apart), where each
+   tile of rows sums over only the inputs not zero in one of its own rows
+   (its list, by nncore_nonzero): an MNIST image has 150 of 784, six
+   together 343, a mini-batch of 100 516 (the inputs nncore_bcast's list
+   would leave).  The lists are made first (lists: room for P ints a tile,
+   counts one a tile: nncore_listed_tiles tiles, at most M / 6 rounded up), then the product
+   runs column block by column block, the tiles inside: a block of W
+   (its P rows by up to 4 vectors) stays in L2 for all the tiles.  The
+   tiles are as tall as the widest block's (NNCORE_ROWS_BY), of even
+   heights.  Where W and A are finite the values are the dense product's
+   up to rounding: a zero input adds exactly nothing, but a tile sums its
+   list in one chain where nncore_bcast sums blocks of NNCORE_QBLOCK. */
+static ptrdiff_t nncore_listed_height(ptrdiff_t N, int lanes) {
+    ptrdiff_t nv = (N + lanes - 1) / lanes;
+    return NNCORE_ROWS_BY(nv < 4 ? nv : 4, 0);
+}
+
+static ptrdiff_t nncore_listed_tiles(ptrdiff_t M, ptrdiff_t N, int lanes) {
+    ptrdiff_t h = nncore_listed_height(N, lanes);
+    return M > 0 ? (M + h - 1) / h : 0;
+}
+
+#define NNCORE_FORWARD_TILES(T, MASK, SFX, LANES)                                \
+NNCORE_TARGET static void nncore_forward_tiles_##SFX(ptrdiff_t M, ptrdiff_t P,   \
+        ptrdiff_t N, const T *const *rows, const T *W, ptrdiff_t ldw, T *Z,      \
+        ptrdiff_t ldz, int *lists, int *counts) {                          \
+    ptrdiff_t ntiles = nncore_listed_tiles(M, N, LANES), t, n0, height;          \
+    if (M <= 0 || N <= 0) return;                                                \
+    height = (M + ntiles - 1) / ntiles;                                          \
+    for (t = 0; t < ntiles; t++) {                                               \
+        ptrdiff_t m0 = t * height, h = M - m0 < height ? M - m0 : height;        \
+        counts[t] = h > 0 ? (int) nncore_nonzero_##SFX(rows + m0, h, 0, P,         \
+                                                 lists + t * P) : 0;          \
+    }                                                                            \
+    for (n0 = 0; n0 < N; n0 += 4 * LANES) {                                      \
+        ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;                  \
+        int nv = (int) ((nn + LANES - 1) / LANES);                               \
+        int tail = (int) (nn - LANES * (nv - 1));                                \
+        MASK last = (MASK) (tail == LANES ? ~(MASK) 0 : (MASK) ((1u << tail) - 1)); \
+        for (t = 0; t < ntiles; t++) {                                           \
+            ptrdiff_t m0 = t * height, h = M - m0 < height ? M - m0 : height;    \
+            if (h <= 0) break;                                                   \
+            nncore_tiles_##SFX##_pi[nv - 1][h - 1](counts[t], rows + m0, 0,      \
+                W + n0, ldw, Z + m0 * ldz + n0, ldz, last, (T) 1, (T) 0, 1,      \
+                rows, 0, lists + t * P, 0);                                      \
+        }                                                                        \
+    }                                                                            \
+}
+
+NNCORE_FORWARD_TILES(double, __mmask8, d, 8)
+NNCORE_FORWARD_TILES(float, __mmask16, s, 16)
+
 /* nncore_nonzero and the packing of the sparse steps in one pass, for a
    mini-batch of one and the next (rows a and b): the inputs p < n not zero
    (or NaN) in either, ascending, into idx; a[p] and b[p] into xa and xb at
@@ -909,6 +962,18 @@ static void nncore_step_forward_s(ptrdiff_t P, ptrdiff_t N, int m, const float *
     (void) P; (void) N; (void) m; (void) XT; (void) D; (void) ldd; (void) coef;
     (void) XTn; (void) W; (void) Vel; (void) ldw; (void) Z; (void) ldz; (void) ahead;
     (void) n_ahead; (void) wrows; (void) n_full;
+}
+static void nncore_forward_tiles_d(ptrdiff_t M, ptrdiff_t P, ptrdiff_t N,
+        const double *const *rows, const double *W, ptrdiff_t ldw, double *Z,
+        ptrdiff_t ldz, int *lists, int *counts) {
+    (void) M; (void) P; (void) N; (void) rows; (void) W; (void) ldw; (void) Z;
+    (void) ldz; (void) lists; (void) counts;
+}
+static void nncore_forward_tiles_s(ptrdiff_t M, ptrdiff_t P, ptrdiff_t N,
+        const float *const *rows, const float *W, ptrdiff_t ldw, float *Z,
+        ptrdiff_t ldz, int *lists, int *counts) {
+    (void) M; (void) P; (void) N; (void) rows; (void) W; (void) ldw; (void) Z;
+    (void) ldz; (void) lists; (void) counts;
 }
 static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
 static void nncore_sigmoid_s(float *x, ptrdiff_t n) { (void) x; (void) n; }

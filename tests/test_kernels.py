@@ -223,6 +223,73 @@ def test_sparse_listing_of_a_pair(P, N, share, dtype, seed):
         _core.list_pair(a[:-1], b[:-1], W)
 
 
+@contextlib.contextmanager
+def listing(tiles, min_vectors=1):
+    before = _core._listed_forward_min()
+    _core._set_tile_lists(tiles)
+    _core._set_listed_forward_min(min_vectors)
+    try:
+        yield
+    finally:
+        _core._set_tile_lists(True)
+        _core._set_listed_forward_min(before)
+
+
+@needs_own
+@settings(max_examples=150, deadline=None)
+@given(m=st.integers(1, 40), P=st.integers(1, 120), N=st.integers(1, 150),
+       share=st.sampled_from([0.0, 0.05, 0.3, 1.0]), tiles=st.booleans(),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
+def test_listed_forward_product(m, P, N, share, tiles, dtype, seed):
+    """Layer 1's forward product over the inputs not zero in each tile of
+    rows (or in the whole mini-batch): X . W up to rounding, over tiles of
+    every height and blocks of every width; taken wherever some input is
+    zero throughout (per tile: always, when every weight is finite)."""
+    rng = np.random.default_rng(seed)
+    X = np.where(rng.random((m, P)) < share, rng.random((m, P)), 0.0).astype(dtype)
+    W = rng.standard_normal((P, N)).astype(dtype)
+    with listing(tiles):
+        Z, taken = _core.listed_forward(X, W)
+    assert taken == (tiles or bool((X == 0).all(axis=0).any()))
+    if taken:
+        want = X.astype(np.float64) @ W.astype(np.float64)
+        scale = np.abs(X).astype(np.float64) @ np.abs(W).astype(np.float64)
+        assert np.all(np.abs(Z - want) <= 4 * TOL[dtype] * (scale + 1e-30))
+
+
+@needs_own
+@pytest.mark.parametrize("tiles", [True, False])
+def test_listed_forward_product_declines_infinite_weights(tiles):
+    """A weight that is not finite, of an input zero in some rows: the dense
+    product has NaN there (0 times infinity), so the listed one declines
+    where it would leave the input out of some sums: zero throughout the
+    mini-batch, or (tiles) in some tiles of rows only; the mini-batch's
+    list keeps such an input in every sum, and so the dense NaN.  Rows too
+    narrow for listing decline too."""
+    rng = np.random.default_rng(11)
+    X = rng.random((24, 50))
+    X[:, 10] = 0                   # zero throughout
+    X[6:, 20] = 0                  # in the first tile only
+    W = rng.standard_normal((50, 70))
+    with listing(tiles):
+        assert _core.listed_forward(X, W)[1]
+        for p in (10, 20):
+            for bad in (np.inf, np.nan):
+                V = W.copy()
+                V[p, 3] = bad
+                Z, taken = _core.listed_forward(X, V)
+                assert taken == (not tiles and p == 20)
+                if taken:
+                    with np.errstate(invalid="ignore"):
+                        want = X @ V
+                    np.testing.assert_array_equal(np.isnan(Z), np.isnan(want))
+                    assert not np.isfinite(Z[:, 3]).any()
+    with listing(tiles, min_vectors=10):      # 70 doubles: 9 vectors
+        assert not _core.listed_forward(X, W)[1]
+    with pytest.raises(ValueError, match="X's 50 columns"):
+        _core.listed_forward(X, W[:-1])
+
+
 @needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("m", [1, 2, 10])

@@ -106,10 +106,11 @@ def test_nan_inputs_and_all_zero_mini_batches(threads):
     np.testing.assert_array_equal(skipped, dense)
 
 
-# Layer 1's forward product leaves out the same inputs where a row of W1^T
-# is 9 vectors or more: [96, 100, 5] in float64 (13 vectors; in float32, 7,
-# the dense product), and [96, 300, 5] (38 and 19), whose rows of more than
-# 1 KB are held transposed too.
+# Layer 1's forward product leaves out zero inputs where a row of W1^T is 5
+# vectors or more: [96, 100, 5] (13 vectors in float64, 7 in float32) and
+# [96, 300, 5] (38 and 19), whose rows of more than 1 KB are held
+# transposed too; each tile of rows over the inputs not zero in one of its
+# rows, or (tiles=False) all over the mini-batch's list.
 # Both dtypes, one thread (rows in place, in chunks, L1, momentum,
 # dropout) and two (split by inputs and by rows).
 FORWARD = [[96, 100, 5], [96, 300, 5]]
@@ -118,11 +119,18 @@ FORWARD_CASES = [(40, 1, {}), (200, 1, {}), (40, 1, dict(l1=2.0)), (40, 1, dict(
                  (40, 2, dict(mu=0.9, nesterov=True))]
 
 
+@pytest.fixture(params=[True, False], ids=["tiles", "mini-batch"])
+def tiles(request):
+    _core._set_tile_lists(request.param)
+    yield request.param
+    _core._set_tile_lists(True)
+
+
 @pytest.mark.parametrize("sizes", FORWARD, ids=["100", "300"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mbs,threads,kw", FORWARD_CASES)
 def test_the_forward_product_over_listed_inputs_gives_the_dense_weights(
-        sizes, dtype, mbs, threads, kw):
+        sizes, dtype, mbs, threads, kw, tiles):
     X, Y, theta, order = sparse_problem(dtype, sizes=sizes)
     dense = epoch(False, theta, X, Y, order, mbs, threads, sizes, **dict(kw))
     skipped = epoch(True, theta, X, Y, order, mbs, threads, sizes, **dict(kw))
@@ -150,17 +158,23 @@ def test_fetching_the_next_rows_changes_no_value(dtype, mbs, threads):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("where", ["weight", "input"])
-def test_the_forward_product_over_listed_inputs_meets_infinities(threads, where):
-    # a zero input's weight infinite from the start, or an infinite input
-    # that writes NaN into its row of W1 (its gradient: inf times the zero
-    # delta of saturated neurons) and is zero in the next mini-batches: the
-    # dense sums are NaN, and the epoch must stop where the dense one does
-    # (a row left out must be finite)
+@pytest.mark.parametrize("where", ["weight", "tile's weight", "input"])
+def test_the_forward_product_over_listed_inputs_meets_infinities(threads, where, tiles):
+    # a zero input's weight infinite from the start; the weight of an input
+    # zero in some tiles of rows only (the dense sums are NaN in those, inf
+    # in the others); or an infinite input that writes NaN into its row of
+    # W1 (its gradient: inf times the zero delta of saturated neurons) and
+    # is zero in the next mini-batches: the dense sums are NaN, and the
+    # epoch must stop where the dense one does (a row left out must be
+    # finite)
     sizes = FORWARD[0]
     X, Y, theta, order = sparse_problem(np.float64, seed=4, sizes=sizes)
     if where == "weight":
         theta[7 * sizes[0] + 35] = np.inf    # neuron 7's weight from input 35 (zero)
+    elif where == "tile's weight":
+        first = X[order[:40], 62] != 0       # input 62: in some of the first tiles
+        assert first[:6].any() and not first[6:12].any()
+        theta[7 * sizes[0] + 62] = np.inf
     else:
         X[order[3], 35] = np.inf
     results = []
@@ -244,3 +258,22 @@ def test_sparse_fused_steps_meet_infinities_as_the_dense_ones(threads, where):
         np.testing.assert_array_equal(sparse[~finite], dense[~finite])   # NaN, +-inf
         scale = 0 if lmbda == 0 else 1e-13 * np.max(np.abs(dense[finite]))
         assert np.max(np.abs(sparse[finite] - dense[finite])) <= scale
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_chunks_of_any_size_give_the_same_weights(threads):
+    # mini-batches above 128 rows pass through the network in chunks (64
+    # rows unless set): only the grouping of the gradient's terms changes
+    X, Y, theta, order = sparse_problem(np.float64, sizes=FORWARD[0])
+    runs = []
+    for rows in (64, 7, 300):
+        _core._set_chunk_rows(rows)
+        try:
+            runs.append(epoch(True, theta, X, Y, order, 300, threads, FORWARD[0]))
+        finally:
+            _core._set_chunk_rows(64)
+    assert not np.array_equal(runs[0], theta)
+    for other in runs[1:]:
+        assert np.max(np.abs(other - runs[0])) <= 1e-13 * np.max(np.abs(runs[0]))
+    with pytest.raises(ValueError, match="at least 1"):
+        _core._set_chunk_rows(0)
