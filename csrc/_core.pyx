@@ -185,6 +185,14 @@ cdef extern from "nncore_kernels.h":
     void nncore_forward_tiles_s(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
                                 const float **rows, const float *W, Py_ssize_t ldw,
                                 float *Z, Py_ssize_t ldz, int *lists, int *counts) nogil
+    void nncore_gradient_tiles_d(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N, double alpha,
+                                 const double **rows, const double *D, Py_ssize_t ldd,
+                                 double beta, double *C, Py_ssize_t ldc, const int *lists,
+                                 const int *counts, nncore_fetch *fetch) nogil
+    void nncore_gradient_tiles_s(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N, float alpha,
+                                 const float **rows, const float *D, Py_ssize_t ldd,
+                                 float beta, float *C, Py_ssize_t ldc, const int *lists,
+                                 const int *counts, nncore_fetch *fetch) nogil
     int nncore_all_finite_d(const double *x, Py_ssize_t n) nogil
     int nncore_all_finite_s(const float *x, Py_ssize_t n) nogil
     void nncore_step_d(double *x, const double *g, const double *g2, Py_ssize_t n,
@@ -426,9 +434,21 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
         fetch.n_rows = n_ahead
         fetch.lines = (P * <Py_ssize_t> sizeof(floating) + 63) // 64 + 1
         fp = &fetch
+    cdef bint finite_d
+    cdef Py_ssize_t tiles = (Q + 5) // 6
     if nz != NULL and skip_zeros and use_kernels:
+        finite_d = finite_values(D, Q * N)
+        if finite_d and listed >= 0 and tile_lists and tiles_mark(nz, P, Q)[0] == Q:
+            # the forward product's lists of the same rows' tiles
+            if floating is float:
+                nncore_gradient_tiles_s(Q, P, N, alpha, rows, D, N, beta, C, ldc,
+                                        nz + P, nz + P + tiles * P, fp)
+            else:
+                nncore_gradient_tiles_d(Q, P, N, alpha, rows, D, N, beta, C, ldc,
+                                        nz + P, nz + P + tiles * P, fp)
+            return
         count = listed if listed >= 0 else nonzero_inputs(rows, Q, P, nz)
-        if count >= P or not finite_values(D, Q * N):
+        if count >= P or not finite_d:
             count = -1
     if count < 0:
         bcast_rows(P, Q, N, alpha, rows, True, D, N, beta, C, ldc, NULL, fp)
@@ -505,9 +525,16 @@ def _set_tile_lists(bint on):
 cdef inline Py_ssize_t listed_room(Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
     """The ints of room forward_listed and gradient_rows take (their nz)
     for up to `rows` input rows of n_in: the rows' list, then a list and a
-    count for each tile of rows (at least 6 rows a tile)."""
+    count for each tile of rows (at least 6 rows a tile), then the mark
+    (tiles_mark)."""
     cdef Py_ssize_t tiles = (rows + 5) // 6
-    return n_in + tiles * (n_in + 1)
+    return n_in + tiles * (n_in + 1) + 1
+
+
+cdef inline int *tiles_mark(int *nz, Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
+    """Where forward_listed leaves, in its nz, the number of rows whose tile
+    lists it made (-1: none), for the weight gradient of the same rows."""
+    return nz + listed_room(n_in, rows) - 1
 
 
 cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
@@ -534,6 +561,7 @@ cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
     listed[0] = -1
     if not (skip_zeros and use_kernels and row_vectors(N, W) >= listed_forward_min):
         return False
+    tiles_mark(nz, P, m)[0] = -1
     count = nonzero_inputs(rows, m, P, nz)
     listed[0] = count
     if count >= P and not tile_lists:
@@ -554,6 +582,7 @@ cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
     else:
         nncore_forward_tiles_d(m, P, N, rows, W, ldw, Z, ldz, nz + P,
                                nz + P + tiles * P)
+    tiles_mark(nz, P, m)[0] = <int> m
     if ldz != N:
         for p in range(m):
             if not finite_values(Z + p * ldz, N):
@@ -823,6 +852,39 @@ def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
             rows[i] = &X[i, 0]
         taken = forward_listed(P, m, N, rows, &W[0, 0], N, &Z[0, 0], N, &nz[0], &listed)
     return Z_arr, bool(taken)
+
+
+def listed_gradient(double alpha, const floating[:, ::1] X, const floating[:, ::1] D,
+                    double beta, floating[:, ::1] C):
+    """Layer 1's weight gradient C = beta C + alpha X^T . D (gradient_rows)
+    after the listed forward product of the same rows has made its lists
+    (on zero weights), as in an epoch, for tests.  Returns whether the
+    tiles' lists were used.  Only where the CPU has the core's kernels."""
+    cdef Py_ssize_t m = X.shape[0], P = X.shape[1], N = D.shape[1], i, listed
+    if not nncore_kernels_available():
+        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
+    if D.shape[0] != m or C.shape[0] != P or C.shape[1] != N:
+        raise ValueError(f"D needs X's {m} rows and C ({P}, {N}), got {D.shape[0]} "
+                         f"and {(C.shape[0], C.shape[1])}")
+    if m == 0 or P == 0 or N == 0:
+        raise ValueError("X and D need at least one row and column each")
+    dtype = np.float32 if floating is float else np.float64
+    W_arr = np.zeros((P, N), dtype=dtype)
+    Z_arr = np.empty((m, N), dtype=dtype)
+    cdef floating[:, ::1] W = W_arr, Z = Z_arr
+    nz_arr = np.empty(listed_room(P, m), dtype=np.intc)
+    cdef int[::1] nz = nz_arr
+    rows_arr = np.empty(m, dtype=np.intp)
+    cdef const floating **rows = <const floating **> <size_t> rows_arr.ctypes.data
+    cdef bint tiled
+    with nogil:
+        for i in range(m):
+            rows[i] = &X[i, 0]
+        forward_listed(P, m, N, rows, &W[0, 0], N, &Z[0, 0], N, &nz[0], &listed)
+        tiled = listed >= 0 and tiles_mark(&nz[0], P, m)[0] == m
+        gradient_rows(P, m, N, <floating> alpha, rows, &D[0, 0], <floating> beta,
+                      &C[0, 0], N, &nz[0], listed)
+    return bool(tiled)
 
 
 def list_pair(const floating[::1] a, const floating[::1] b, floating[:, ::1] W):

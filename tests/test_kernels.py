@@ -258,6 +258,32 @@ def test_listed_forward_product(m, P, N, share, tiles, dtype, seed):
 
 
 @needs_own
+@settings(max_examples=150, deadline=None)
+@given(m=st.integers(1, 40), P=st.integers(1, 120), N=st.integers(1, 150),
+       share=st.sampled_from([0.0, 0.05, 0.3, 1.0]), tiles=st.booleans(),
+       beta=st.sampled_from([0.0, 1.0, 0.97]), dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2**32 - 1))
+def test_listed_weight_gradient(m, P, N, share, tiles, beta, dtype, seed):
+    """Layer 1's weight gradient by the forward product's tiles and their
+    lists (or by the mini-batch's list): beta C + alpha X^T . D up to
+    rounding, C's rows of inputs zero throughout scaled by beta alone, and
+    C not read when beta is 0."""
+    rng = np.random.default_rng(seed)
+    X = np.where(rng.random((m, P)) < share, rng.random((m, P)), 0.0).astype(dtype)
+    D = rng.standard_normal((m, N)).astype(dtype)
+    C0 = rng.standard_normal((P, N)).astype(dtype)
+    C = np.full_like(C0, np.nan) if beta == 0 else C0.copy()
+    with listing(tiles):
+        tiled = _core.listed_gradient(-0.3, X, D, beta, C)
+    assert tiled == tiles
+    want = beta * C0.astype(np.float64) - 0.3 * (X.T.astype(np.float64) @ D)
+    scale = beta * np.abs(C0) + 0.3 * (np.abs(X.T).astype(np.float64) @ np.abs(D))
+    assert np.all(np.abs(C - want) <= 4 * TOL[dtype] * (scale + 1e-30))
+    zero = (X == 0).all(axis=0)
+    np.testing.assert_array_equal(C[zero], (dtype(beta) * C0[zero]) if beta else 0)
+
+
+@needs_own
 @pytest.mark.parametrize("tiles", [True, False])
 def test_listed_forward_product_declines_infinite_weights(tiles):
     """A weight that is not finite, of an input zero in some rows: the dense
