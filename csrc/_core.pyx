@@ -179,12 +179,21 @@ cdef extern from "nncore_kernels.h":
     Py_ssize_t nncore_list_pair_s(const float *a, const float *b, Py_ssize_t n,
                                   int *idx, float *xa, float *xb, float *W,
                                   Py_ssize_t ldw, float **wrows) nogil
+    Py_ssize_t nncore_listed_tiles(Py_ssize_t M, Py_ssize_t N, int lanes) nogil
+    Py_ssize_t nncore_tile_lists_d(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
+                                   const double **rows, int *lists, int *counts,
+                                   int *idx) nogil
     void nncore_forward_tiles_d(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
                                 const double **rows, const double *W, Py_ssize_t ldw,
-                                double *Z, Py_ssize_t ldz, int *lists, int *counts) nogil
+                                double *Z, Py_ssize_t ldz, const int *lists,
+                                const int *counts) nogil
+    Py_ssize_t nncore_tile_lists_s(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
+                                   const float **rows, int *lists, int *counts,
+                                   int *idx) nogil
     void nncore_forward_tiles_s(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
                                 const float **rows, const float *W, Py_ssize_t ldw,
-                                float *Z, Py_ssize_t ldz, int *lists, int *counts) nogil
+                                float *Z, Py_ssize_t ldz, const int *lists,
+                                const int *counts) nogil
     void nncore_gradient_tiles_d(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N, double alpha,
                                  const double **rows, const double *D, Py_ssize_t ldd,
                                  double beta, double *C, Py_ssize_t ldc, const int *lists,
@@ -417,7 +426,8 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
     listed >= 0 says the forward product's scan left the list in nz (see
     forward_listed).
 
-    Where the forward product lists its inputs (listed_forward_min), the
+    Where the next forward product lists its inputs (lists_forward, and
+    its tiles' lists not paused, tiles_pause), the
     n_ahead rows ahead (of P inputs each: the next mini-batch's, or the
     next chunk's) are fetched into cache meanwhile, a line every few steps
     of the product.  Read first by the scan for zeros, they would otherwise
@@ -428,24 +438,24 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
     cdef Py_ssize_t count = -1
     cdef nncore_fetch fetch
     cdef nncore_fetch *fp = NULL
-    if (n_ahead > 0 and use_kernels and fetch_ahead and skip_zeros
-            and row_vectors(N, D) >= listed_forward_min):
+    if (n_ahead > 0 and fetch_ahead and lists_forward(N, D)
+            and (row_vectors(N, D) >= listed_forward_min
+                 or nz != NULL and tiles_pause(nz, P)[0] == 0)):
         fetch.rows = <const void **> ahead
         fetch.n_rows = n_ahead
         fetch.lines = (P * <Py_ssize_t> sizeof(floating) + 63) // 64 + 1
         fp = &fetch
     cdef bint finite_d
-    cdef Py_ssize_t tiles = (Q + 5) // 6
     if nz != NULL and skip_zeros and use_kernels:
         finite_d = finite_values(D, Q * N)
-        if finite_d and listed >= 0 and tile_lists and tiles_mark(nz, P, Q)[0] == Q:
+        if finite_d and listed >= 0 and tiles_mark(nz, P)[0] == Q:
             # the forward product's lists of the same rows' tiles
             if floating is float:
                 nncore_gradient_tiles_s(Q, P, N, alpha, rows, D, N, beta, C, ldc,
-                                        nz + P, nz + P + tiles * P, fp)
+                                        tiles_lists(nz, P), tiles_counts(nz, P, Q), fp)
             else:
                 nncore_gradient_tiles_d(Q, P, N, alpha, rows, D, N, beta, C, ldc,
-                                        nz + P, nz + P + tiles * P, fp)
+                                        tiles_lists(nz, P), tiles_counts(nz, P, Q), fp)
             return
         count = listed if listed >= 0 else nonzero_inputs(rows, Q, P, nz)
         if count >= P or not finite_d:
@@ -479,7 +489,8 @@ def _set_skip_zeros(bint on):
 # does so).  Listed and fetched over dense epochs, one thread, mini-batch
 # 100, by vectors a row: 784-30-10 (2 in float32, 4 in float64) 1.00-1.05x;
 # 784-50-10 (4) 0.97x and (7) 0.86x; 784-80-10 in float32 (5) 0.96x;
-# 784-64-10 in float64 (8) 0.95x; 784-100-10 in float32 (7) 0.93x.
+# 784-64-10 in float64 (8) 0.95x; 784-100-10 in float32 (7) 0.93x.  (The
+# tiles' lists, tile_lists, are tried on rows of any width.)
 cdef Py_ssize_t listed_forward_min = 5
 
 # Whether layer 1's weight gradient fetches the next rows where the forward
@@ -511,7 +522,23 @@ def _set_listed_forward_min(Py_ssize_t vectors):
     listed_forward_min = vectors
 
 
+# Whether layer 1's forward product tries the lists of its tiles of rows
+# (forward_listed), on rows of any width: 784-30-10 at mini-batch 100 took
+# 0.80x the time of the dense product in float32 (2 vectors a row), 0.74x
+# in float64 (4), 0.75x at 1000.
 cdef bint tile_lists = True
+# The tiles' lists are taken where they average at most this share of the
+# mini-batch's list: on MNIST 0.66 at mini-batch 100 (343 of 516), 0.69
+# in chunks of 64; on inputs with no zero (1.0) the tiles took 1.03-1.09x
+# the time of the dense product at 784-100-10, 1.25x at 784-30-10.
+cdef double TILES_SHARE = 0.8
+
+
+cdef inline bint lists_forward(Py_ssize_t N, const floating *tag) noexcept nogil:
+    """Whether layer 1's forward product (of rows of N) lists its inputs:
+    by tiles, or by mini-batch on rows of listed_forward_min vectors."""
+    return (skip_zeros and use_kernels
+            and (tile_lists or row_vectors(N, tag) >= listed_forward_min))
 
 
 def _set_tile_lists(bint on):
@@ -522,19 +549,44 @@ def _set_tile_lists(bint on):
     tile_lists = on
 
 
+# After a mini-batch whose tiles' lists were too long (TILES_SHARE), the
+# next TILES_PAUSE do not make them: a data set's share of zeros changes
+# little from one mini-batch to the next, and on Fashion-MNIST (half its
+# pixels zero) making them and leaving them cost 784-30-10 at mini-batch
+# 100 7-10 % of its time.
+cdef int TILES_PAUSE = 16
+
+
 cdef inline Py_ssize_t listed_room(Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
-    """The ints of room forward_listed and gradient_rows take (their nz)
-    for up to `rows` input rows of n_in: the rows' list, then a list and a
-    count for each tile of rows (at least 6 rows a tile), then the mark
-    (tiles_mark)."""
+    """The ints of room forward_listed and gradient_rows take (their nz,
+    zeroed before the first use) for up to `rows` input rows of n_in: the
+    rows' list (n_in), the mark (tiles_mark) and the pause (tiles_pause),
+    then a list for each tile of rows (at least 6 rows a tile, n_in each;
+    tile_lists) and their counts (tile_counts)."""
     cdef Py_ssize_t tiles = (rows + 5) // 6
-    return n_in + tiles * (n_in + 1) + 1
+    return n_in + 2 + tiles * (n_in + 1)
 
 
-cdef inline int *tiles_mark(int *nz, Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
+cdef inline int *tiles_mark(int *nz, Py_ssize_t n_in) noexcept nogil:
     """Where forward_listed leaves, in its nz, the number of rows whose tile
     lists it made (-1: none), for the weight gradient of the same rows."""
-    return nz + listed_room(n_in, rows) - 1
+    return nz + n_in
+
+
+cdef inline int *tiles_pause(int *nz, Py_ssize_t n_in) noexcept nogil:
+    """Where forward_listed counts down the mini-batches it leaves out the
+    tiles' lists for (TILES_PAUSE)."""
+    return nz + n_in + 1
+
+
+cdef inline int *tiles_lists(int *nz, Py_ssize_t n_in) noexcept nogil:
+    """Where the tiles' lists start (n_in ints each)."""
+    return nz + n_in + 2
+
+
+cdef inline int *tiles_counts(int *nz, Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
+    """Where the tiles' counts are, for `rows` rows."""
+    return nz + n_in + 2 + (rows + 5) // 6 * n_in
 
 
 cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
@@ -543,52 +595,75 @@ cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
                          Py_ssize_t *listed) noexcept nogil:
     """Z (m x N) = A . W over the m input rows A (rows[i], P values), W
     (P x N) layer 1's weights held transposed, over only the inputs that
-    are not zero, when a row of W is wide enough (listed_forward_min) for
-    the inputs left out to save more than finding them costs; returns
-    whether it did (else the caller takes the dense product).  nz has
-    listed_room(P, m) ints.  The inputs not zero in some row go to nz and
-    their count to *listed, for the weight gradient of the same rows
-    (gradient_rows), or -1 if no list was made.  The product itself lists
-    the inputs of each tile of rows (nncore_forward_tiles: six MNIST images
-    have 343 of 784 pixels not zero, a mini-batch of 100 has 516); with
-    tile_lists off, it sums over the mini-batch's list.
+    are not zero, where the inputs left out save more than finding them
+    costs; returns whether it did (else the caller takes the dense
+    product).  nz has listed_room(P, m) ints.  The inputs not zero in some
+    row go to nz and their count to *listed, for the weight gradient of the
+    same rows (gradient_rows), or -1 if no list was made.
+
+    The product lists the inputs of each tile of rows (nncore_tile_lists
+    and nncore_forward_tiles: six MNIST images have 343 of 784 pixels not
+    zero, a mini-batch of 100 has 516) where those lists are short enough
+    (TILES_SHARE; they are then left for the gradient, tiles_mark); else,
+    or with tile_lists off, it sums over the mini-batch's list, on rows of
+    listed_forward_min vectors or more.
 
     A zero input adds exactly nothing to a sum of finite terms.  Where a
     row of W is not finite (0 times infinity is NaN) the dense product is
     taken: a row left out by every tile is checked here; one that some
     tile takes makes that tile's sums not finite, which is checked after."""
-    cdef Py_ssize_t count, p, k = 0
+    cdef Py_ssize_t count, p, k = 0, total = 0, ntiles = 0
+    cdef int *lists = tiles_lists(nz, P)
+    cdef int *counts = tiles_counts(nz, P, m)
     listed[0] = -1
-    if not (skip_zeros and use_kernels and row_vectors(N, W) >= listed_forward_min):
+    cdef bint by_batch = row_vectors(N, W) >= listed_forward_min
+    cdef bint by_tiles = tile_lists
+    cdef int *pause = tiles_pause(nz, P)
+    if not lists_forward(N, W):
         return False
-    tiles_mark(nz, P, m)[0] = -1
-    count = nonzero_inputs(rows, m, P, nz)
+    tiles_mark(nz, P)[0] = -1
+    if by_tiles and pause[0] > 0:
+        pause[0] -= 1
+        by_tiles = False
+    if not (by_tiles or by_batch):
+        return False
+    if by_tiles:
+        ntiles = nncore_listed_tiles(m, N, 16 if floating is float else 8)
+        if floating is float:
+            count = nncore_tile_lists_s(m, P, N, rows, lists, counts, nz)
+        else:
+            count = nncore_tile_lists_d(m, P, N, rows, lists, counts, nz)
+        for p in range(ntiles):
+            total += counts[p]
+    else:
+        count = nonzero_inputs(rows, m, P, nz)
     listed[0] = count
-    if count >= P and not tile_lists:
+    if not by_tiles and (count >= P or not by_batch):
         return False
     for p in range(P):
         if k < count and nz[k] == p:
             k += 1
         elif not finite_values(W + p * ldw, N):
             return False
-    if not tile_lists:
-        bcast_rows(m, count, N, <floating> 1.0, rows, False, W, ldw, <floating> 0.0, Z,
-                   ldz, nz)
-        return True
-    cdef Py_ssize_t tiles = (m + 5) // 6
-    if floating is float:
-        nncore_forward_tiles_s(m, P, N, rows, W, ldw, Z, ldz, nz + P,
-                               nz + P + tiles * P)
-    else:
-        nncore_forward_tiles_d(m, P, N, rows, W, ldw, Z, ldz, nz + P,
-                               nz + P + tiles * P)
-    tiles_mark(nz, P, m)[0] = <int> m
-    if ldz != N:
-        for p in range(m):
-            if not finite_values(Z + p * ldz, N):
-                return False
-        return True
-    return finite_values(Z, m * N)
+    if by_tiles and total > TILES_SHARE * count * ntiles:
+        pause[0] = TILES_PAUSE
+    elif by_tiles:
+        if floating is float:
+            nncore_forward_tiles_s(m, P, N, rows, W, ldw, Z, ldz, lists, counts)
+        else:
+            nncore_forward_tiles_d(m, P, N, rows, W, ldw, Z, ldz, lists, counts)
+        tiles_mark(nz, P)[0] = <int> m
+        if ldz != N:
+            for p in range(m):
+                if not finite_values(Z + p * ldz, N):
+                    return False
+            return True
+        return finite_values(Z, m * N)
+    if count >= P or not by_batch:
+        return False
+    bcast_rows(m, count, N, <floating> 1.0, rows, False, W, ldw, <floating> 0.0, Z,
+               ldz, nz)
+    return True
 
 
 cdef inline const floating **direct_rows(const Net *net, const floating *X,
@@ -829,8 +904,10 @@ def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1]
 def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
     """Layer 1's forward product X . W over listed inputs (forward_listed,
     with the current tile_lists and listed_forward_min), for tests.
-    Returns (Z, taken): taken False where it declined (rows too narrow, no
-    zero to leave out, or a weight not finite), Z then its partial work.
+    Returns (Z, path): path "tiles" (each tile of rows over its own list),
+    "mini-batch" (over the mini-batch's list), or None where it declined
+    (rows too narrow, no zero to leave out, or a weight not finite), Z
+    then its partial work.
     Only where the CPU has the core's kernels."""
     cdef Py_ssize_t m = X.shape[0], P = X.shape[1], N = W.shape[1], i, listed
     if not nncore_kernels_available():
@@ -842,7 +919,7 @@ def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
     dtype = np.float32 if floating is float else np.float64
     Z_arr = np.full((m, N), np.nan, dtype=dtype)
     cdef floating[:, ::1] Z = Z_arr
-    nz_arr = np.empty(listed_room(P, m), dtype=np.intc)
+    nz_arr = np.zeros(listed_room(P, m), dtype=np.intc)
     cdef int[::1] nz = nz_arr
     rows_arr = np.empty(m, dtype=np.intp)
     cdef const floating **rows = <const floating **> <size_t> rows_arr.ctypes.data
@@ -851,7 +928,9 @@ def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
         for i in range(m):
             rows[i] = &X[i, 0]
         taken = forward_listed(P, m, N, rows, &W[0, 0], N, &Z[0, 0], N, &nz[0], &listed)
-    return Z_arr, bool(taken)
+    if not taken:
+        return Z_arr, None
+    return Z_arr, "tiles" if tiles_mark(&nz[0], P)[0] == m else "mini-batch"
 
 
 def listed_gradient(double alpha, const floating[:, ::1] X, const floating[:, ::1] D,
@@ -872,7 +951,7 @@ def listed_gradient(double alpha, const floating[:, ::1] X, const floating[:, ::
     W_arr = np.zeros((P, N), dtype=dtype)
     Z_arr = np.empty((m, N), dtype=dtype)
     cdef floating[:, ::1] W = W_arr, Z = Z_arr
-    nz_arr = np.empty(listed_room(P, m), dtype=np.intc)
+    nz_arr = np.zeros(listed_room(P, m), dtype=np.intc)
     cdef int[::1] nz = nz_arr
     rows_arr = np.empty(m, dtype=np.intp)
     cdef const floating **rows = <const floating **> <size_t> rows_arr.ctypes.data
@@ -881,7 +960,7 @@ def listed_gradient(double alpha, const floating[:, ::1] X, const floating[:, ::
         for i in range(m):
             rows[i] = &X[i, 0]
         forward_listed(P, m, N, rows, &W[0, 0], N, &Z[0, 0], N, &nz[0], &listed)
-        tiled = listed >= 0 and tiles_mark(&nz[0], P, m)[0] == m
+        tiled = listed >= 0 and tiles_mark(&nz[0], P)[0] == m
         gradient_rows(P, m, N, <floating> alpha, rows, &D[0, 0], <floating> beta,
                       &C[0, 0], N, &nz[0], listed)
     return bool(tiled)
@@ -2582,7 +2661,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef floating w_scale = <floating> (1.0 - eta * lmbda / n)
     cdef floating l1_step = <floating> (eta * l1 / n)
     cdef Py_ssize_t j
-    nz_arr = np.empty(listed_room(n_in, mbs), dtype=np.intc)   # forward_listed's
+    nz_arr = np.zeros(listed_room(n_in, mbs), dtype=np.intc)   # forward_listed's
     cdef int[::1] nz_view = nz_arr
     cdef int *nz = &nz_view[0]
     cdef Py_ssize_t listed, n_next   # (see forward_listed; the next rows to fetch)
@@ -2818,7 +2897,7 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     cdef floating[:, ::1] xt = xt_arr
     s.xt[0] = &xt[0, 0]
     s.xt[1] = &xt[1, 0]
-    nz_arr = np.empty((2, listed_room(lay.sizes[0], mbs)), dtype=np.intc)
+    nz_arr = np.zeros((2, listed_room(lay.sizes[0], mbs)), dtype=np.intc)
     cdef int[:, ::1] nz = nz_arr
     s.nz[0] = &nz[0, 0]
     s.nz[1] = &nz[1, 0]

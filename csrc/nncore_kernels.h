@@ -334,11 +334,20 @@ NNCORE_TARGET static ptrdiff_t nncore_nonzero_##SFX(const T *const *rows,       
         }                                                                        \
     }                                                                            \
     /* indices go to the front while the masks are read from the back: */      \
-    /* the j-th mask is read before any index can reach its place */            \
-    for (j = 0; j < nb; j++) {                                                   \
-        unsigned a = (unsigned) any[j];                                          \
-        for (; a != 0; a &= a - 1)                                               \
-            idx[count++] = (int) (j * LANES + __builtin_ctz(a));                 \
+    /* the j-th mask is read before any index can reach its place (the   */     \
+    /* store below writes only the mask's count of lanes); compressed in */     \
+    /* a register, as a compressing store to memory is slow on some CPUs */     \
+    {                                                                            \
+        __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,                 \
+                                         8, 9, 10, 11, 12, 13, 14, 15);          \
+        for (j = 0; j < nb; j++) {                                               \
+            __mmask16 a = (__mmask16) (unsigned) any[j];                         \
+            int c = __builtin_popcount((unsigned) a);                            \
+            __m512i ids = _mm512_maskz_compress_epi32(a, _mm512_add_epi32(lane,  \
+                _mm512_set1_epi32((int) (j * LANES))));                          \
+            _mm512_mask_storeu_epi32(idx + count, (__mmask16) ((1u << c) - 1), ids); \
+            count += c;                                                          \
+        }                                                                        \
     }                                                                            \
     return count;                                                                \
 }
@@ -348,17 +357,19 @@ NNCORE_NONZERO(float, __mmask16, s, 16, ps)
 
 /* Layer 1's forward product Z (M x N, rows ldz apart) = A . W, A's M rows
    at rows[0..M-1] (P inputs each), W (P x N, rows ldw apart), where each
-   tile of rows sums over only the inputs not zero in one of its own rows
-   (its list, by nncore_nonzero): an MNIST image has 150 of 784, six
-   together 343, a mini-batch of 100 516 (the inputs nncore_bcast's list
-   would leave).  The lists are made first (lists: room for P ints a tile,
-   counts one a tile: nncore_listed_tiles tiles, at most M / 6 rounded up), then the product
-   runs column block by column block, the tiles inside: a block of W
-   (its P rows by up to 4 vectors) stays in L2 for all the tiles.  The
-   tiles are as tall as the widest block's (NNCORE_ROWS_BY), of even
-   heights.  Where W and A are finite the values are the dense product's
-   up to rounding: a zero input adds exactly nothing, but a tile sums its
-   list in one chain where nncore_bcast sums blocks of NNCORE_QBLOCK. */
+   tile of rows sums over only the inputs not zero in one of its own rows:
+   an MNIST image has 150 of 784, six together 343, a mini-batch of 100
+   516.  nncore_tile_lists makes the tiles' lists (lists: room for P ints a
+   tile, counts one a tile: nncore_listed_tiles tiles, at most M / 6
+   rounded up), reading each tile's rows side by side, and from them the
+   mini-batch's (into idx, as nncore_nonzero); it returns that one's
+   length.  nncore_forward_tiles then runs the product column block by
+   column block, the tiles inside: a block of W (its P rows by up to 4
+   vectors) stays in L2 for all the tiles.  The tiles are as tall as the
+   widest block's (NNCORE_ROWS_BY), of even heights.  Where W and A are
+   finite the values are the dense product's up to rounding: a zero input
+   adds exactly nothing, but a tile sums its list in one chain where
+   nncore_bcast sums blocks of NNCORE_QBLOCK. */
 static ptrdiff_t nncore_listed_height(ptrdiff_t N, int lanes) {
     ptrdiff_t nv = (N + lanes - 1) / lanes;
     return NNCORE_ROWS_BY(nv < 4 ? nv : 4, 0);
@@ -369,19 +380,55 @@ static ptrdiff_t nncore_listed_tiles(ptrdiff_t M, ptrdiff_t N, int lanes) {
     return M > 0 ? (M + h - 1) / h : 0;
 }
 
-#define NNCORE_FORWARD_TILES(T, MASK, SFX, LANES)                                \
+#define NNCORE_FORWARD_TILES(T, MASK, SFX, LANES, PS)                           \
+NNCORE_TARGET static ptrdiff_t nncore_tile_lists_##SFX(ptrdiff_t M, ptrdiff_t P, \
+        ptrdiff_t N, const T *const *rows, int *lists, int *counts, int *idx) {  \
+    ptrdiff_t ntiles = nncore_listed_tiles(M, N, LANES), t, j, height, count = 0; \
+    ptrdiff_t nb = (P + LANES - 1) / LANES;                                      \
+    int *any = idx + P - nb;  /* the union's masks, at the end of idx's room */ \
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,                     \
+                                     8, 9, 10, 11, 12, 13, 14, 15);              \
+    if (M <= 0 || P <= 0) return 0;                                              \
+    height = (M + ntiles - 1) / ntiles;                                          \
+    for (j = 0; j < nb; j++) any[j] = 0;                                         \
+    for (t = 0; t < ntiles; t++) {                                               \
+        ptrdiff_t m0 = t * height, h = M - m0 < height ? M - m0 : height;        \
+        int c = 0, *list = lists + t * P;                                        \
+        for (j = 0; j < nb && h > 0; j++) {                                      \
+            MASK lim = P - j * LANES >= LANES ? (MASK) ~(MASK) 0                 \
+                : (MASK) ((1u << (P - j * LANES)) - 1);                          \
+            MASK a = 0;                                                          \
+            for (ptrdiff_t i = 0; i < h; i++)                                    \
+                a |= _mm512_mask_cmp_##PS##_mask(lim,                            \
+                    _mm512_maskz_loadu_##PS(lim, rows[m0 + i] + j * LANES),      \
+                    _mm512_setzero_##PS(), _CMP_NEQ_UQ);                         \
+            any[j] |= (int) a;                                                   \
+            int k = __builtin_popcount((unsigned) a);                            \
+            _mm512_mask_storeu_epi32(list + c, (__mmask16) ((1u << k) - 1),      \
+                _mm512_maskz_compress_epi32((__mmask16) a, _mm512_add_epi32(     \
+                    lane, _mm512_set1_epi32((int) (j * LANES)))));               \
+            c += k;                                                              \
+        }                                                                        \
+        counts[t] = c;                                                           \
+    }                                                                            \
+    for (j = 0; j < nb; j++) {  /* (as nncore_nonzero's) */                      \
+        __mmask16 a = (__mmask16) (unsigned) any[j];                             \
+        int k = __builtin_popcount((unsigned) a);                                \
+        _mm512_mask_storeu_epi32(idx + count, (__mmask16) ((1u << k) - 1),       \
+            _mm512_maskz_compress_epi32(a, _mm512_add_epi32(lane,                \
+                _mm512_set1_epi32((int) (j * LANES)))));                         \
+        count += k;                                                              \
+    }                                                                            \
+    return count;                                                                \
+}                                                                                \
+                                                                                 \
 NNCORE_TARGET static void nncore_forward_tiles_##SFX(ptrdiff_t M, ptrdiff_t P,   \
         ptrdiff_t N, const T *const *rows, const T *W, ptrdiff_t ldw, T *Z,      \
-        ptrdiff_t ldz, int *lists, int *counts) {                          \
+        ptrdiff_t ldz, const int *lists, const int *counts) {                    \
     ptrdiff_t ntiles = nncore_listed_tiles(M, N, LANES), t, n0, height;          \
     if (M <= 0 || N <= 0) return;                                                \
     height = (M + ntiles - 1) / ntiles;                                          \
-    for (t = 0; t < ntiles; t++) {                                               \
-        ptrdiff_t m0 = t * height, h = M - m0 < height ? M - m0 : height;        \
-        counts[t] = h > 0 ? (int) nncore_nonzero_##SFX(rows + m0, h, 0, P,         \
-                                                 lists + t * P) : 0;          \
-    }                                                                            \
-    for (n0 = 0; n0 < N; n0 += 4 * LANES) {                                      \
+    for (n0 = 0; n0 < N; n0 += 4 * LANES) {                                     \
         ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;                  \
         int nv = (int) ((nn + LANES - 1) / LANES);                               \
         int tail = (int) (nn - LANES * (nv - 1));                                \
@@ -396,8 +443,8 @@ NNCORE_TARGET static void nncore_forward_tiles_##SFX(ptrdiff_t M, ptrdiff_t P,  
     }                                                                            \
 }
 
-NNCORE_FORWARD_TILES(double, __mmask8, d, 8)
-NNCORE_FORWARD_TILES(float, __mmask16, s, 16)
+NNCORE_FORWARD_TILES(double, __mmask8, d, 8, pd)
+NNCORE_FORWARD_TILES(float, __mmask16, s, 16, ps)
 
 /* Layer 1's weight gradient, C[p, 0:N] = beta C[p, 0:N] + alpha sum_q
    A[q, p] D[q, 0:N] for p < P (A's M rows at rows[0..M-1], D's rows ldd
@@ -1084,15 +1131,29 @@ static void nncore_step_forward_s(ptrdiff_t P, ptrdiff_t N, int m, const float *
     (void) XTn; (void) W; (void) Vel; (void) ldw; (void) Z; (void) ldz; (void) ahead;
     (void) n_ahead; (void) wrows; (void) n_full;
 }
+static ptrdiff_t nncore_listed_tiles(ptrdiff_t M, ptrdiff_t N, int lanes) {
+    (void) M; (void) N; (void) lanes;
+    return 0;
+}
+static ptrdiff_t nncore_tile_lists_d(ptrdiff_t M, ptrdiff_t P, ptrdiff_t N,
+        const double *const *rows, int *lists, int *counts, int *idx) {
+    (void) M; (void) P; (void) N; (void) rows; (void) lists; (void) counts; (void) idx;
+    return -1;
+}
 static void nncore_forward_tiles_d(ptrdiff_t M, ptrdiff_t P, ptrdiff_t N,
         const double *const *rows, const double *W, ptrdiff_t ldw, double *Z,
-        ptrdiff_t ldz, int *lists, int *counts) {
+        ptrdiff_t ldz, const int *lists, const int *counts) {
     (void) M; (void) P; (void) N; (void) rows; (void) W; (void) ldw; (void) Z;
     (void) ldz; (void) lists; (void) counts;
 }
+static ptrdiff_t nncore_tile_lists_s(ptrdiff_t M, ptrdiff_t P, ptrdiff_t N,
+        const float *const *rows, int *lists, int *counts, int *idx) {
+    (void) M; (void) P; (void) N; (void) rows; (void) lists; (void) counts; (void) idx;
+    return -1;
+}
 static void nncore_forward_tiles_s(ptrdiff_t M, ptrdiff_t P, ptrdiff_t N,
         const float *const *rows, const float *W, ptrdiff_t ldw, float *Z,
-        ptrdiff_t ldz, int *lists, int *counts) {
+        ptrdiff_t ldz, const int *lists, const int *counts) {
     (void) M; (void) P; (void) N; (void) rows; (void) W; (void) ldw; (void) Z;
     (void) ldz; (void) lists; (void) counts;
 }

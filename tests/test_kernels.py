@@ -244,14 +244,16 @@ def test_listed_forward_product(m, P, N, share, tiles, dtype, seed):
     """Layer 1's forward product over the inputs not zero in each tile of
     rows (or in the whole mini-batch): X . W up to rounding, over tiles of
     every height and blocks of every width; taken wherever some input is
-    zero throughout (per tile: always, when every weight is finite)."""
+    zero throughout, and by tiles only where they may be."""
     rng = np.random.default_rng(seed)
     X = np.where(rng.random((m, P)) < share, rng.random((m, P)), 0.0).astype(dtype)
     W = rng.standard_normal((P, N)).astype(dtype)
     with listing(tiles):
-        Z, taken = _core.listed_forward(X, W)
-    assert taken == (tiles or bool((X == 0).all(axis=0).any()))
-    if taken:
+        Z, path = _core.listed_forward(X, W)
+    if (X == 0).all(axis=0).any():
+        assert path is not None
+    assert path in ((None, "tiles", "mini-batch") if tiles else (None, "mini-batch"))
+    if path:
         want = X.astype(np.float64) @ W.astype(np.float64)
         scale = np.abs(X).astype(np.float64) @ np.abs(W).astype(np.float64)
         assert np.all(np.abs(Z - want) <= 4 * TOL[dtype] * (scale + 1e-30))
@@ -275,7 +277,7 @@ def test_listed_weight_gradient(m, P, N, share, tiles, beta, dtype, seed):
     C = np.full_like(C0, np.nan) if beta == 0 else C0.copy()
     with listing(tiles):
         tiled = _core.listed_gradient(-0.3, X, D, beta, C)
-    assert tiled == tiles
+        assert tiled == (_core.listed_forward(X, np.zeros((P, N), dtype))[1] == "tiles")
     want = beta * C0.astype(np.float64) - 0.3 * (X.T.astype(np.float64) @ D)
     scale = beta * np.abs(C0) + 0.3 * (np.abs(X.T).astype(np.float64) @ np.abs(D))
     assert np.all(np.abs(C - want) <= 4 * TOL[dtype] * (scale + 1e-30))
@@ -291,27 +293,31 @@ def test_listed_forward_product_declines_infinite_weights(tiles):
     where it would leave the input out of some sums: zero throughout the
     mini-batch, or (tiles) in some tiles of rows only; the mini-batch's
     list keeps such an input in every sum, and so the dense NaN.  Rows too
-    narrow for listing decline too."""
+    narrow for the mini-batch's list decline too (the tiles' lists are
+    tried on rows of any width)."""
     rng = np.random.default_rng(11)
-    X = rng.random((24, 50))
+    X = np.where(rng.random((24, 50)) < 0.1, rng.random((24, 50)), 0.0)
     X[:, 10] = 0                   # zero throughout
-    X[6:, 20] = 0                  # in the first tile only
+    X[:6, 20] = 1                  # in the first tile only
+    X[6:, 20] = 0
     W = rng.standard_normal((50, 70))
     with listing(tiles):
-        assert _core.listed_forward(X, W)[1]
+        assert _core.listed_forward(X, W)[1] == ("tiles" if tiles else "mini-batch")
         for p in (10, 20):
             for bad in (np.inf, np.nan):
                 V = W.copy()
                 V[p, 3] = bad
-                Z, taken = _core.listed_forward(X, V)
-                assert taken == (not tiles and p == 20)
-                if taken:
+                Z, path = _core.listed_forward(X, V)
+                assert path == (None if tiles or p == 10 else "mini-batch")
+                if path:
                     with np.errstate(invalid="ignore"):
                         want = X @ V
                     np.testing.assert_array_equal(np.isnan(Z), np.isnan(want))
                     assert not np.isfinite(Z[:, 3]).any()
     with listing(tiles, min_vectors=10):      # 70 doubles: 9 vectors
-        assert not _core.listed_forward(X, W)[1]
+        assert _core.listed_forward(X, W)[1] == ("tiles" if tiles else None)
+    with listing(tiles):      # no input zero throughout, nor in most of a tile
+        assert _core.listed_forward(X + 0.5, W)[1] is None
     with pytest.raises(ValueError, match="X's 50 columns"):
         _core.listed_forward(X, W[:-1])
 

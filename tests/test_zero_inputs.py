@@ -132,6 +132,10 @@ def tiles(request):
 def test_the_forward_product_over_listed_inputs_gives_the_dense_weights(
         sizes, dtype, mbs, threads, kw, tiles):
     X, Y, theta, order = sparse_problem(dtype, sizes=sizes)
+    # (the tiles' lists are short enough here to be taken)
+    path = _core.listed_forward(np.ascontiguousarray(X[order[:40]]),
+                                np.ones((sizes[0], sizes[1]), dtype))[1]
+    assert path == ("tiles" if tiles else "mini-batch")
     dense = epoch(False, theta, X, Y, order, mbs, threads, sizes, **dict(kw))
     skipped = epoch(True, theta, X, Y, order, mbs, threads, sizes, **dict(kw))
     assert np.all(np.isfinite(dense))
@@ -277,3 +281,32 @@ def test_chunks_of_any_size_give_the_same_weights(threads):
         assert np.max(np.abs(other - runs[0])) <= 1e-13 * np.max(np.abs(runs[0]))
     with pytest.raises(ValueError, match="at least 1"):
         _core._set_chunk_rows(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dense_rows_then_sparse_ones(dtype, threads):
+    # the tiles' lists are left for a few mini-batches after they were too
+    # long (rows with no zero, first), then taken again (sparse rows): the
+    # dense weights all the way
+    rng = np.random.default_rng(9)
+    n, sizes = 2000, [96, 40, 5]
+    X = np.where(rng.random((n, sizes[0])) < 0.15, rng.random((n, sizes[0])), 0.0)
+    order = rng.permutation(n).astype(np.intp)
+    X[order[:96]] += 0.5
+    Y = np.zeros((n, sizes[-1]))
+    Y[np.arange(n), rng.integers(0, sizes[-1], n)] = 1
+    theta = np.concatenate(
+        [rng.standard_normal(a * b) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:])]
+        + [rng.standard_normal(b) for b in sizes[1:]])
+    X, Y, theta = X.astype(dtype), Y.astype(dtype), theta.astype(dtype)
+    assert _core.listed_forward(np.ascontiguousarray(X[order[:32]]),
+                                np.ones((96, 40), dtype))[1] is None
+    assert _core.listed_forward(np.ascontiguousarray(X[order[96:128]]),
+                                np.ones((96, 40), dtype))[1] == "tiles"
+    runs = [epoch(skip, theta, X, Y, order, 32, threads, sizes, total=n)
+            for skip in (False, True)]
+    dense, skipped = runs
+    assert np.all(np.isfinite(dense)) and not np.array_equal(dense, theta)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert np.max(np.abs(skipped - dense)) <= tol * np.max(np.abs(dense))
