@@ -202,6 +202,8 @@ cdef extern from "nncore_kernels.h":
                                  const float **rows, const float *D, Py_ssize_t ldd,
                                  float beta, float *C, Py_ssize_t ldc, const int *lists,
                                  const int *counts, nncore_fetch *fetch) nogil
+    void nncore_pack_d(double *XT, const double **rows, int m, Py_ssize_t n) nogil
+    void nncore_pack_s(float *XT, const float **rows, int m, Py_ssize_t n) nogil
     int nncore_all_finite_d(const double *x, Py_ssize_t n) nogil
     int nncore_all_finite_s(const float *x, Py_ssize_t n) nogil
     void nncore_step_d(double *x, const double *g, const double *g2, Py_ssize_t n,
@@ -966,6 +968,30 @@ def listed_gradient(double alpha, const floating[:, ::1] X, const floating[:, ::
     return bool(tiled)
 
 
+def pack_rows(const floating[:, ::1] X):
+    """The fused steps' packing of m <= 16 input rows by input (nncore_pack)
+    for tests: X^T flattened, in an array of 32 more values, the rest as
+    they were before the call (-7).  Only where the CPU has the core's
+    kernels."""
+    cdef Py_ssize_t m = X.shape[0], n = X.shape[1], q
+    if not nncore_kernels_available():
+        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
+    if not 1 <= m <= 16 or n < 1:
+        raise ValueError(f"X needs 1 to 16 rows and a column, got {(m, n)}")
+    dtype = np.float32 if floating is float else np.float64
+    out_arr = np.full(m * n + 32, -7, dtype=dtype)
+    cdef floating[::1] out = out_arr
+    cdef const floating *rows[16]
+    for q in range(m):
+        rows[q] = &X[q, 0]
+    with nogil:
+        if floating is float:
+            nncore_pack_s(&out[0], rows, <int> m, n)
+        else:
+            nncore_pack_d(&out[0], rows, <int> m, n)
+    return out_arr
+
+
 def list_pair(const floating[::1] a, const floating[::1] b, floating[:, ::1] W):
     """The listing and packing of a sparse step at mini-batch 1
     (nncore_list_pair), for tests: the inputs p where a[p] or b[p] is not
@@ -1645,11 +1671,18 @@ cdef inline void momentum_coef(floating *coef, Py_ssize_t m, double eta, double 
 cdef inline void pack_inputs(floating *XT, const floating *X, const Py_ssize_t *order,
                              Py_ssize_t m, Py_ssize_t count, Py_ssize_t ld) noexcept nogil:
     """XT[p*m + q] = X[order[q]*ld + p] for p < count: m input rows packed
-    by input (written in order, each row read in order)."""
+    by input (nncore_pack on our kernels; else written in order, each row
+    read in order)."""
     cdef Py_ssize_t p, q
     cdef const floating *rows[NNCORE_FUSE_MAX_C]
     for q in range(m):
         rows[q] = X + order[q] * ld
+    if use_kernels:
+        if floating is float:
+            nncore_pack_s(XT, rows, <int> m, count)
+        else:
+            nncore_pack_d(XT, rows, <int> m, count)
+        return
     for p in range(count):
         for q in range(m):
             XT[p * m + q] = rows[q][p]

@@ -612,6 +612,79 @@ NNCORE_TARGET static ptrdiff_t nncore_list_pair_##SFX(const T *a, const T *b,   
 NNCORE_LIST_PAIR(double, __m512d, __mmask8, d, 8, pd)
 NNCORE_LIST_PAIR(float, __m512, __mmask16, s, 16, ps)
 
+/* XT[p*m + q] = rows[q][p] for p < n, q < m <= 16: a mini-batch's inputs
+   packed by input for the fused steps, 16 (or 8) inputs at a time by a
+   transpose in registers, where element by element took a sixth of a
+   784-30-10 epoch at mini-batch 10 in float32. */
+NNCORE_TARGET static void nncore_pack_s(float *XT, const float *const *rows, int m,
+                                        ptrdiff_t n) {
+    __m512 r[16], t[16], u[16];
+    for (ptrdiff_t p0 = 0; p0 < n; p0 += 16) {
+        int w = n - p0 < 16 ? (int) (n - p0) : 16;
+        __mmask16 lim = (__mmask16) (w == 16 ? 0xFFFF : (1u << w) - 1);
+        for (int q = 0; q < 16; q++)
+            r[q] = q < m ? _mm512_maskz_loadu_ps(lim, rows[q] + p0) : _mm512_setzero_ps();
+        for (int k = 0; k < 16; k += 2) {
+            t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+            t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+        }
+        for (int k = 0; k < 16; k += 4) {   /* u[k + c]: inputs c, c+4, c+8, c+12 */
+            __m512d a = _mm512_castps_pd(t[k]), b = _mm512_castps_pd(t[k + 2]);
+            __m512d c = _mm512_castps_pd(t[k + 1]), d = _mm512_castps_pd(t[k + 3]);
+            u[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            u[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+            u[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+            u[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+        }
+        __mmask16 keep = (__mmask16) (m >= 16 ? 0xFFFF : (1u << m) - 1);
+        for (int c = 0; c < 4; c++) {
+            __m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+            __m512 x = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+            __m512 v2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+            __m512 x2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+            __m512 o[4] = {_mm512_shuffle_f32x4(v, x, 0x88), _mm512_shuffle_f32x4(v, x, 0xDD),
+                           _mm512_shuffle_f32x4(v2, x2, 0x88),
+                           _mm512_shuffle_f32x4(v2, x2, 0xDD)};
+            for (int g = 0; g < 4; g++)   /* input c + 4g */
+                if (c + 4 * g < w)
+                    _mm512_mask_storeu_ps(XT + (p0 + c + 4 * g) * m, keep, o[g]);
+        }
+    }
+}
+
+NNCORE_TARGET static void nncore_pack_d(double *XT, const double *const *rows, int m,
+                                        ptrdiff_t n) {
+    __m512d r[8], t[8];
+    for (ptrdiff_t p0 = 0; p0 < n; p0 += 8) {
+        int w = n - p0 < 8 ? (int) (n - p0) : 8;
+        __mmask8 lim = (__mmask8) (w == 8 ? 0xFF : (1u << w) - 1);
+        for (int g0 = 0; g0 < m; g0 += 8) {   /* rows g0..g0+7 */
+            int gm = m - g0 < 8 ? m - g0 : 8;
+            __mmask8 keep = (__mmask8) (gm == 8 ? 0xFF : (1u << gm) - 1);
+            for (int q = 0; q < 8; q++)
+                r[q] = q < gm ? _mm512_maskz_loadu_pd(lim, rows[g0 + q] + p0)
+                              : _mm512_setzero_pd();
+            for (int k = 0; k < 8; k += 2) {   /* lane L: inputs 2L (even), 2L+1 */
+                t[k] = _mm512_unpacklo_pd(r[k], r[k + 1]);
+                t[k + 1] = _mm512_unpackhi_pd(r[k], r[k + 1]);
+            }
+            for (int e = 0; e < 2; e++) {
+                __m512d v = _mm512_shuffle_f64x2(t[e], t[2 + e], 0x44);
+                __m512d x = _mm512_shuffle_f64x2(t[4 + e], t[6 + e], 0x44);
+                __m512d v2 = _mm512_shuffle_f64x2(t[e], t[2 + e], 0xEE);
+                __m512d x2 = _mm512_shuffle_f64x2(t[4 + e], t[6 + e], 0xEE);
+                __m512d o[4] = {_mm512_shuffle_f64x2(v, x, 0x88),
+                                _mm512_shuffle_f64x2(v, x, 0xDD),
+                                _mm512_shuffle_f64x2(v2, x2, 0x88),
+                                _mm512_shuffle_f64x2(v2, x2, 0xDD)};
+                for (int g = 0; g < 4; g++)   /* input e + 2g */
+                    if (e + 2 * g < w)
+                        _mm512_mask_storeu_pd(XT + (p0 + e + 2 * g) * m + g0, keep, o[g]);
+            }
+        }
+    }
+}
+
 /* Whether x[0..n-1] are all finite (x - x is 0 exactly then). */
 #define NNCORE_ALL_FINITE(T, V, MASK, SFX, LANES, PS)                            \
 NNCORE_TARGET static int nncore_all_finite_##SFX(const T *x, ptrdiff_t n) {     \
@@ -1168,6 +1241,12 @@ static void nncore_gradient_tiles_s(ptrdiff_t M, ptrdiff_t P, ptrdiff_t N, float
         ptrdiff_t ldc, const int *lists, const int *counts, nncore_fetch *fetch) {
     (void) M; (void) P; (void) N; (void) alpha; (void) rows; (void) D; (void) ldd;
     (void) beta; (void) C; (void) ldc; (void) lists; (void) counts; (void) fetch;
+}
+static void nncore_pack_s(float *XT, const float *const *rows, int m, ptrdiff_t n) {
+    (void) XT; (void) rows; (void) m; (void) n;
+}
+static void nncore_pack_d(double *XT, const double *const *rows, int m, ptrdiff_t n) {
+    (void) XT; (void) rows; (void) m; (void) n;
 }
 static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
 static void nncore_sigmoid_s(float *x, ptrdiff_t n) { (void) x; (void) n; }

@@ -223,6 +223,22 @@ def test_sparse_listing_of_a_pair(P, N, share, dtype, seed):
         _core.list_pair(a[:-1], b[:-1], W)
 
 
+@needs_own
+@settings(max_examples=100, deadline=None)
+@given(m=st.integers(1, 16), n=st.integers(1, 70),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
+def test_packing_rows_by_input(m, n, dtype, seed):
+    """The fused steps' packing, a transpose in registers: X^T exactly, over
+    whole and partial blocks of inputs and groups of rows, nothing written
+    past it."""
+    X = np.random.default_rng(seed).standard_normal((m, n)).astype(dtype)
+    out = _core.pack_rows(X)
+    np.testing.assert_array_equal(out[: m * n], X.T.ravel())
+    assert np.all(out[m * n:] == -7)
+    with pytest.raises(ValueError, match="1 to 16 rows"):
+        _core.pack_rows(np.zeros((17, 3), dtype))
+
+
 @contextlib.contextmanager
 def listing(tiles, min_vectors=1):
     before = _core._listed_forward_min()
