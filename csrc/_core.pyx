@@ -903,14 +903,17 @@ def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1]
                       &Z[0, 0], NULL, 0, wrows, count)
 
 
-def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
+def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W,
+                   const floating[:, ::1] D=None, floating[:, ::1] C=None,
+                   double alpha=1.0, double beta=0.0):
     """Layer 1's forward product X . W over listed inputs (forward_listed,
-    with the current tile_lists and listed_forward_min), for tests.
-    Returns (Z, path): path "tiles" (each tile of rows over its own list),
-    "mini-batch" (over the mini-batch's list), or None where it declined
-    (rows too narrow, no zero to leave out, or a weight not finite), Z
-    then its partial work.
-    Only where the CPU has the core's kernels."""
+    with the current tile_lists and listed_forward_min), then, given D and
+    C, its weight gradient C = beta C + alpha X^T . D (gradient_rows) from
+    the lists it left, as in an epoch; for tests.  Returns (Z, path): path
+    "tiles" (each tile of rows over its own list), "mini-batch" (over the
+    mini-batch's list), or None where it declined (rows too narrow, no zero
+    to leave out, or a weight not finite), Z then its partial work.  Only
+    where the CPU has the core's kernels."""
     cdef Py_ssize_t m = X.shape[0], P = X.shape[1], N = W.shape[1], i, listed
     if not nncore_kernels_available():
         raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
@@ -918,6 +921,9 @@ def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
         raise ValueError(f"W needs X's {P} columns as rows, got {W.shape[0]}")
     if m == 0 or P == 0 or N == 0:
         raise ValueError("X and W need at least one row and column each")
+    if (D is None) != (C is None) or D is not None and (
+            D.shape[0] != m or D.shape[1] != N or C.shape[0] != P or C.shape[1] != N):
+        raise ValueError(f"D and C go together, shaped ({m}, {N}) and ({P}, {N})")
     dtype = np.float32 if floating is float else np.float64
     Z_arr = np.full((m, N), np.nan, dtype=dtype)
     cdef floating[:, ::1] Z = Z_arr
@@ -930,42 +936,12 @@ def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W):
         for i in range(m):
             rows[i] = &X[i, 0]
         taken = forward_listed(P, m, N, rows, &W[0, 0], N, &Z[0, 0], N, &nz[0], &listed)
+        if D is not None:
+            gradient_rows(P, m, N, <floating> alpha, rows, &D[0, 0], <floating> beta,
+                          &C[0, 0], N, &nz[0], listed)
     if not taken:
         return Z_arr, None
     return Z_arr, "tiles" if tiles_mark(&nz[0], P)[0] == m else "mini-batch"
-
-
-def listed_gradient(double alpha, const floating[:, ::1] X, const floating[:, ::1] D,
-                    double beta, floating[:, ::1] C):
-    """Layer 1's weight gradient C = beta C + alpha X^T . D (gradient_rows)
-    after the listed forward product of the same rows has made its lists
-    (on zero weights), as in an epoch, for tests.  Returns whether the
-    tiles' lists were used.  Only where the CPU has the core's kernels."""
-    cdef Py_ssize_t m = X.shape[0], P = X.shape[1], N = D.shape[1], i, listed
-    if not nncore_kernels_available():
-        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
-    if D.shape[0] != m or C.shape[0] != P or C.shape[1] != N:
-        raise ValueError(f"D needs X's {m} rows and C ({P}, {N}), got {D.shape[0]} "
-                         f"and {(C.shape[0], C.shape[1])}")
-    if m == 0 or P == 0 or N == 0:
-        raise ValueError("X and D need at least one row and column each")
-    dtype = np.float32 if floating is float else np.float64
-    W_arr = np.zeros((P, N), dtype=dtype)
-    Z_arr = np.empty((m, N), dtype=dtype)
-    cdef floating[:, ::1] W = W_arr, Z = Z_arr
-    nz_arr = np.zeros(listed_room(P, m), dtype=np.intc)
-    cdef int[::1] nz = nz_arr
-    rows_arr = np.empty(m, dtype=np.intp)
-    cdef const floating **rows = <const floating **> <size_t> rows_arr.ctypes.data
-    cdef bint tiled
-    with nogil:
-        for i in range(m):
-            rows[i] = &X[i, 0]
-        forward_listed(P, m, N, rows, &W[0, 0], N, &Z[0, 0], N, &nz[0], &listed)
-        tiled = listed >= 0 and tiles_mark(&nz[0], P)[0] == m
-        gradient_rows(P, m, N, <floating> alpha, rows, &D[0, 0], <floating> beta,
-                      &C[0, 0], N, &nz[0], listed)
-    return bool(tiled)
 
 
 def pack_rows(const floating[:, ::1] X):
