@@ -442,7 +442,7 @@ cdef void gradient_rows(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, floating alpha
     cdef nncore_fetch *fp = NULL
     if (n_ahead > 0 and fetch_ahead and lists_forward(N, D)
             and (row_vectors(N, D) >= listed_forward_min
-                 or nz != NULL and tiles_pause(nz, P)[0] == 0)):
+                 or nz != NULL and tiles_pause(nz, P)[0] <= 0)):
         fetch.rows = <const void **> ahead
         fetch.n_rows = n_ahead
         fetch.lines = (P * <Py_ssize_t> sizeof(floating) + 63) // 64 + 1
@@ -551,11 +551,12 @@ def _set_tile_lists(bint on):
     tile_lists = on
 
 
-# After a mini-batch whose tiles' lists were too long (TILES_SHARE), the
-# next TILES_PAUSE do not make them: a data set's share of zeros changes
-# little from one mini-batch to the next, and on Fashion-MNIST (half its
-# pixels zero) making them and leaving them cost 784-30-10 at mini-batch
-# 100 7-10 % of its time.
+# After two mini-batches in a row whose tiles' lists were too long
+# (TILES_SHARE), the next TILES_PAUSE do not make them: a data set's share
+# of zeros changes little from one mini-batch to the next, and on
+# Fashion-MNIST (half its pixels zero) making them and leaving them cost
+# 784-30-10 at mini-batch 100 7-10 % of its time.  (After one: on MNIST a
+# few mini-batches in a thousand pass the share.)
 cdef int TILES_PAUSE = 16
 
 
@@ -577,7 +578,8 @@ cdef inline int *tiles_mark(int *nz, Py_ssize_t n_in) noexcept nogil:
 
 cdef inline int *tiles_pause(int *nz, Py_ssize_t n_in) noexcept nogil:
     """Where forward_listed counts down the mini-batches it leaves out the
-    tiles' lists for (TILES_PAUSE)."""
+    tiles' lists for (TILES_PAUSE; -1 after one whose lists were too
+    long)."""
     return nz + n_in + 1
 
 
@@ -648,8 +650,9 @@ cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,
         elif not finite_values(W + p * ldw, N):
             return False
     if by_tiles and total > TILES_SHARE * count * ntiles:
-        pause[0] = TILES_PAUSE
+        pause[0] = TILES_PAUSE if pause[0] < 0 else -1   # (-1: once)
     elif by_tiles:
+        pause[0] = 0
         if floating is float:
             nncore_forward_tiles_s(m, P, N, rows, W, ldw, Z, ldz, lists, counts)
         else:
@@ -704,7 +707,8 @@ cdef bint chunked_gradient(const Net *net, floating *theta, floating *grad,
                            floating *spare, floating **masks, int *nz,
                            const floating **after=NULL, Py_ssize_t n_after=0) noexcept nogil:
     """The summed gradient of m examples whose input rows are rows0 (see
-    direct_rows), into grad, CHUNK_ROWS examples at a time: each chunk's
+    direct_rows), into grad, in chunks of equal size (at most chunk_rows
+    examples, CHUNK_ROWS unless set): each chunk's
     rows are read by the forward product and again by the weight gradient
     while they are still in the core's cache, which a whole mini-batch of
     a thousand rows is not (nz: listed_room(sizes[0], m) ints, for
@@ -712,15 +716,17 @@ cdef bint chunked_gradient(const Net *net, floating *theta, floating *grad,
     the last one the n_after rows after (the next mini-batch's).  Returns
     False, with grad incomplete, if an output error is not finite."""
     cdef Py_ssize_t c0 = 0, cm, n_last = net.sizes[net.n_layers - 1], listed, n_ahead
+    cdef Py_ssize_t size = (m + (m + chunk_rows - 1) // chunk_rows - 1) // (
+        (m + chunk_rows - 1) // chunk_rows)   # (chunks of equal size, at most chunk_rows)
     cdef const floating **ahead
     while c0 < m:
-        cm = min(chunk_rows, m - c0)
+        cm = min(size, m - c0)
         forward(net, theta, NULL, cm, acts, NULL, masks, rows0 + c0, 1, nz, &listed)
         output_delta(net, delta, acts[net.n_layers - 1], Y, order + c0, cm)
         if not all_finite(delta, cm * n_last):
             return False
         if c0 + cm < m:
-            ahead, n_ahead = rows0 + c0 + cm, min(chunk_rows, m - c0 - cm)
+            ahead, n_ahead = rows0 + c0 + cm, min(size, m - c0 - cm)
         else:
             ahead, n_ahead = after, min(chunk_rows, n_after)
         backward(net, theta, grad, cm, acts, delta, spare, masks, 1, 0, 0,
