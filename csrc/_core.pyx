@@ -174,11 +174,9 @@ cdef extern from "nncore_kernels.h":
     Py_ssize_t nncore_nonzero_s(const float **rows, Py_ssize_t m, Py_ssize_t off,
                                 Py_ssize_t n, int *idx) nogil
     Py_ssize_t nncore_list_pair_d(const double *a, const double *b, Py_ssize_t n,
-                                  int *idx, double *xa, double *xb, double *W,
-                                  Py_ssize_t ldw, double **wrows) nogil
+                                  int *idx, double *xa, double *xb) nogil
     Py_ssize_t nncore_list_pair_s(const float *a, const float *b, Py_ssize_t n,
-                                  int *idx, float *xa, float *xb, float *W,
-                                  Py_ssize_t ldw, float **wrows) nogil
+                                  int *idx, float *xa, float *xb) nogil
     Py_ssize_t nncore_listed_tiles(Py_ssize_t M, Py_ssize_t N, int lanes) nogil
     Py_ssize_t nncore_tile_lists_d(Py_ssize_t M, Py_ssize_t P, Py_ssize_t N,
                                    const double **rows, int *lists, int *counts,
@@ -221,12 +219,12 @@ cdef extern from "nncore_kernels.h":
                                const double *D, Py_ssize_t ldd, const double *coef,
                                const double *XTn, double *W, double *Vel, Py_ssize_t ldw,
                                double *Z, Py_ssize_t ldz, const double **ahead,
-                               int n_ahead, double **wrows, Py_ssize_t n_full) nogil
+                               int n_ahead, const int *rowidx, Py_ssize_t n_full) nogil
     void nncore_step_forward_s(Py_ssize_t P, Py_ssize_t N, int m, const float *XT,
                                const float *D, Py_ssize_t ldd, const float *coef,
                                const float *XTn, float *W, float *Vel, Py_ssize_t ldw,
                                float *Z, Py_ssize_t ldz, const float **ahead,
-                               int n_ahead, float **wrows, Py_ssize_t n_full) nogil
+                               int n_ahead, const int *rowidx, Py_ssize_t n_full) nogil
     void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
     void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
 
@@ -900,13 +898,9 @@ def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1]
     # the listed inputs alone, packed as the sparse steps pack them
     cdef floating[:, ::1] XS = np.ascontiguousarray(np.asarray(XT)[np.asarray(rows)])
     cdef floating[:, ::1] XSn = np.ascontiguousarray(np.asarray(XTn)[np.asarray(rows)])
-    wrows_arr = np.empty(count, dtype=np.intp)
-    cdef floating **wrows = <floating **> <size_t> wrows_arr.ctypes.data
     with nogil:
-        for i in range(count):
-            wrows[i] = &W[0, 0] + rows[i] * N
         step_forward1(P, N, m, &XS[0, 0], &D[0, 0], coef, &XSn[0, 0], &W[0, 0], NULL, N,
-                      &Z[0, 0], NULL, 0, wrows, count)
+                      &Z[0, 0], NULL, 0, &rows[0], count)
 
 
 def listed_forward(const floating[:, ::1] X, const floating[:, ::1] W,
@@ -974,43 +968,31 @@ def pack_rows(const floating[:, ::1] X):
     return out_arr
 
 
-def list_pair(const floating[::1] a, const floating[::1] b, floating[:, ::1] W):
+def list_pair(const floating[::1] a, const floating[::1] b):
     """The listing and packing of a sparse step at mini-batch 1
     (nncore_list_pair), for tests: the inputs p where a[p] or b[p] is not
-    zero (or is NaN), ascending; a and b at them; and the pointers to their
-    rows of W (P, N).  Returns (count, idx, xa, xb, offsets): arrays of
-    P + 32, the first count the kernel's (offsets: its pointers less W's
-    address, in bytes), the rest as they were before the call (-7 and 0).
-    Only where the CPU has the core's kernels."""
-    cdef Py_ssize_t P = W.shape[0], i
+    zero (or is NaN), ascending, and a and b at them.  Returns (count, idx,
+    xa, xb): arrays of len(a) + 32, the first count the kernel's, the rest
+    as they were before the call (-7).  Only where the CPU has the core's
+    kernels."""
+    cdef Py_ssize_t P = a.shape[0]
     if not nncore_kernels_available():
         raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
-    if a.shape[0] != P or b.shape[0] != P:
-        raise ValueError(f"a and b need W's {P} rows, got {a.shape[0]} and {b.shape[0]}")
+    if b.shape[0] != P or P == 0:
+        raise ValueError(f"a and b need the same length, at least 1; got {P} and {b.shape[0]}")
     dtype = np.float32 if floating is float else np.float64
     idx_arr = np.full(P + 32, -7, dtype=np.intc)
     xa_arr = np.full(P + 32, -7, dtype=dtype)
     xb_arr = np.full(P + 32, -7, dtype=dtype)
-    ptr_arr = np.zeros(P + 32, dtype=np.intp)
     cdef int[::1] idx = idx_arr
     cdef floating[::1] xa = xa_arr, xb = xb_arr
-    cdef floating **wrows = <floating **> <size_t> ptr_arr.ctypes.data
-    cdef floating *w0 = &W[0, 0] if P > 0 and W.shape[1] > 0 else NULL
     cdef Py_ssize_t count
-    if w0 == NULL:
-        raise ValueError("W needs at least one row and one column")
     with nogil:
         if floating is float:
-            count = nncore_list_pair_s(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0], w0,
-                                       W.shape[1], wrows)
+            count = nncore_list_pair_s(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0])
         else:
-            count = nncore_list_pair_d(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0], w0,
-                                       W.shape[1], wrows)
-    offsets = np.zeros(P + 32, dtype=np.intp)
-    for i in range(count):
-        offsets[i] = <Py_ssize_t> (<size_t> wrows[i] - <size_t> w0)
-    offsets[count:] = ptr_arr[count:]
-    return count, idx_arr, xa_arr, xb_arr, offsets
+            count = nncore_list_pair_d(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0])
+    return count, idx_arr, xa_arr, xb_arr
 
 
 def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain, double l1=0.0):
@@ -1618,7 +1600,7 @@ cdef inline void step_forward1(Py_ssize_t P, Py_ssize_t N, Py_ssize_t m,
                                const floating *coef, const floating *XTn, floating *W,
                                floating *V, Py_ssize_t ldw, floating *Z,
                                const floating **ahead, Py_ssize_t n_ahead,
-                               floating **wrows=NULL, Py_ssize_t count=0) noexcept nogil:
+                               const int *rowidx=NULL, Py_ssize_t count=0) noexcept nogil:
     """Layer 1's step (W its transposed weights, D its delta, XT the mini-
     batch's inputs packed by input, m to an input), then from the new W the
     next mini-batch's weighted inputs Z = XTn^T . W (XTn packed alike), in
@@ -1626,18 +1608,18 @@ cdef inline void step_forward1(Py_ssize_t P, Py_ssize_t N, Py_ssize_t m,
     coef = {alpha, beta}; or with momentum, V its velocities in W's layout
     and coef = {mu, eta/m, eta*l2/n, a, b} (see momentum_step).  The
     n_ahead rows ahead[i] (of P inputs) are fetched into cache meanwhile.
-    With wrows (plain steps only), only the count rows wrows[0..count-1] of
-    W are stepped and summed, XT and XTn packed for those inputs alone
+    With rowidx (plain steps only), only the count rows rowidx[0..count-1]
+    of W are stepped and summed, XT and XTn packed for those inputs alone
     (pack_listed): the other rows are left alone (see sparse_suits)."""
-    if wrows != NULL and count == 0:
+    if rowidx != NULL and count == 0:
         memset(Z, 0, m * N * sizeof(floating))
         return
     if floating is float:
-        nncore_step_forward_s(count if wrows != NULL else P, N, <int> m, XT, D, N, coef,
-                              XTn, W, V, ldw, Z, N, ahead, <int> n_ahead, wrows, P)
+        nncore_step_forward_s(count if rowidx != NULL else P, N, <int> m, XT, D, N, coef,
+                              XTn, W, V, ldw, Z, N, ahead, <int> n_ahead, rowidx, P)
     else:
-        nncore_step_forward_d(count if wrows != NULL else P, N, <int> m, XT, D, N, coef,
-                              XTn, W, V, ldw, Z, N, ahead, <int> n_ahead, wrows, P)
+        nncore_step_forward_d(count if rowidx != NULL else P, N, <int> m, XT, D, N, coef,
+                              XTn, W, V, ldw, Z, N, ahead, <int> n_ahead, rowidx, P)
 
 
 cdef inline void momentum_coef(floating *coef, Py_ssize_t m, double eta, double l2,
@@ -1670,47 +1652,45 @@ cdef inline void pack_inputs(floating *XT, const floating *X, const Py_ssize_t *
             XT[p * m + q] = rows[q][p]
 
 
-cdef void pack_listed(floating *XS, floating *XSn, floating **wrows, const floating **rows,
-                      Py_ssize_t m, const int *idx, Py_ssize_t count, floating *W,
-                      Py_ssize_t ldw) noexcept nogil:
+cdef void pack_listed(floating *XS, floating *XSn, const floating **rows,
+                      Py_ssize_t m, const int *idx, Py_ssize_t count) noexcept nogil:
     """For the inputs idx[0..count-1] alone: XS[r*m + q] = rows[q][idx[r]]
     (a mini-batch's m rows packed by input), XSn likewise from rows[m + q]
-    (the next one's), wrows[r] = W + idx[r]*ldw (their rows of W)."""
+    (the next one's)."""
     cdef Py_ssize_t r, q, p
     for r in range(count):
         p = idx[r]
         for q in range(m):
             XS[r * m + q] = rows[q][p]
             XSn[r * m + q] = rows[m + q][p]
-        wrows[r] = W + p * ldw
 
 
 cdef bint sparse_step(Py_ssize_t P, Py_ssize_t n1, Py_ssize_t m, const floating **urows,
-                      int *nz, floating *XS, floating *XSn, floating **wrows,
+                      int *nz, floating *XS, floating *XSn,
                       const floating *d1, floating step, double *w_s, double beta,
                       floating *W, Py_ssize_t ld, floating *Z, const floating **ahead,
                       Py_ssize_t n_ahead) noexcept nogil:
     """One sparse step (see sparse_suits) of layer 1's P rows of W (= w_s V,
     rows ld apart) for the mini-batch whose m input rows are urows[0..m-1],
     its delta d1, and the next mini-batch's sums Z from urows[m..2m-1]
-    (nz, XS, XSn, wrows: room for P indices, P*m values twice, P rows).
+    (nz, XS, XSn: room for P indices, P*m values twice).
     Returns False if Z is not all finite: V is then scaled back into W
     (w_s = 1), and the caller goes back to dense steps, recomputing Z."""
     cdef floating coef[5]
     cdef Py_ssize_t count
-    if m == 1 and ld < (1 << 28):      # listed and packed in one pass
+    if m == 1:      # listed and packed in one pass
         if floating is float:
-            count = nncore_list_pair_s(urows[0], urows[1], P, nz, XS, XSn, W, ld, wrows)
+            count = nncore_list_pair_s(urows[0], urows[1], P, nz, XS, XSn)
         else:
-            count = nncore_list_pair_d(urows[0], urows[1], P, nz, XS, XSn, W, ld, wrows)
+            count = nncore_list_pair_d(urows[0], urows[1], P, nz, XS, XSn)
     else:
         count = nonzero_inputs(urows, 2 * m, P, nz)
-        pack_listed(XS, XSn, wrows, urows, m, nz, count, W, ld)
+        pack_listed(XS, XSn, urows, m, nz, count)
     w_s[0] = w_s[0] * beta
     coef[0] = <floating> (-step / w_s[0])
     coef[1] = 1
     step_forward1(P, n1, m, XS, d1, coef, XSn, W, NULL, ld, Z, ahead, n_ahead,
-                  wrows, count)
+                  nz, count)
     if w_s[0] != 1:
         scale_weights(Z, m, n1, n1, <floating> w_s[0])
     cdef bint finite = finite_values(Z, m * n1)
@@ -1786,7 +1766,6 @@ cdef struct Shared:
     bint fuse                    # epoch_inputs: steps fused with the next sums
     void *xt[2]                  # ... per thread: two mini-batches' inputs, packed
     int *nz[2]                   # per thread: listed_room(sizes[0], mbs) ints
-    void *wrows[2]               # per thread: room for sizes[0] row pointers (sparse steps)
     bint sparse                  # epoch_inputs: fused steps leave zero inputs alone
     unsigned fp_mode             # thread 0's caller's floating-point mode
 
@@ -2211,7 +2190,6 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
     cdef bint sparse = s.sparse and finite_values(W, nk * ld)
     cdef double beta_d = 1.0 - s.eta * s.lmbda / s.n
     cdef double w_s = 1.0
-    cdef floating **wrows = <floating **> s.wrows[t]
     cdef const floating *urows[2 * NNCORE_FUSE_MAX_C]
     carve(work, net, s.mbs, 1, acts)
     Zt = acts[1] if t == 0 else Z1
@@ -2279,7 +2257,7 @@ cdef void epoch_inputs(Shared *s, int t, floating *theta) noexcept nogil:
             l = min(m, s.total - (k + 2 * m))  # rows of the one after
             for i in range(l):
                 rows[i] = X + s.order[k + 2 * m + i] * n0 + k0
-            if not sparse_step(nk, n1, m, urows, s.nz[t], XTc, XTn, wrows, d1, step,
+            if not sparse_step(nk, n1, m, urows, s.nz[t], XTc, XTn, d1, step,
                                &w_s, beta_d, W, ld, Zt, rows, l):
                 # back to dense steps, which recompute this thread's sums
                 sparse = False
@@ -2699,8 +2677,6 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     cdef double w_s = 1.0
     urows_arr = np.empty(2 * mbs if sparse else 1, dtype=np.intp)
     cdef const floating **urows = <const floating **> <size_t> urows_arr.ctypes.data
-    wrows_arr = np.empty(n_in if sparse else 1, dtype=np.intp)
-    cdef floating **wrows = <floating **> <size_t> wrows_arr.ctypes.data
     cdef bint finite = True
     cdef bint watch_signals = threading.current_thread() is threading.main_thread()
     cdef object pending = None
@@ -2779,7 +2755,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                         for i in range(m):
                             urows[i] = &X[order[k + i], 0]
                             urows[m + i] = &X[order[k + m + i], 0]
-                        if not sparse_step(n_in, n1, m, urows, nz, XTc, XTn, wrows, d1,
+                        if not sparse_step(n_in, n1, m, urows, nz, XTc, XTn, d1,
                                            step, &w_s, beta, W1, net.ld1, acts[1],
                                            rows, j):
                             # back to the dense steps, which recompute the sums
@@ -2918,10 +2894,6 @@ cdef _two_thread_epoch(floating[::1] theta, _Layout lay, Net net,
     s.nz[1] = &nz[1, 0]
     s.sparse = sparse_suits(s.fuse, mu > 0 or nesterov, 1.0 - eta * lmbda / n,
                             lay.sizes[1], mbs, floating is float)
-    wrows_arr = np.empty((2, lay.sizes[0] if s.sparse else 1), dtype=np.intp)
-    s.wrows[0] = <void *> <size_t> wrows_arr.ctypes.data
-    s.wrows[1] = <void *> <size_t> (wrows_arr.ctypes.data
-                                     + wrows_arr.shape[1] * sizeof(void *))
     pending = []
     s.by_cols = by_cols
     s.by_inputs = by_inputs

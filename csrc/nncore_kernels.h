@@ -570,17 +570,16 @@ NNCORE_GTILES(float, __m512, __mmask16, s, 16)
 /* nncore_nonzero and the packing of the sparse steps in one pass, for a
    mini-batch of one and the next (rows a and b): the inputs p < n not zero
    (or NaN) in either, ascending, into idx; a[p] and b[p] into xa and xb at
-   the same places; W + p*ldw into wrows.  Returns their count.  Each block
-   of lanes is compressed in registers and written with a mask, so nothing
-   is written past the count (ldw * sizeof(T) must fit in 32 bits). */
+   the same places.  Returns their count.  Each block of lanes is
+   compressed in registers and written with a mask, so nothing is written
+   past the count.  (The fused step finds W's rows from idx: storing their
+   addresses here too took two more masked stores a block.) */
 #define NNCORE_LIST_PAIR(T, V, MASK, SFX, LANES, PS)                             \
 NNCORE_TARGET static ptrdiff_t nncore_list_pair_##SFX(const T *a, const T *b,    \
-        ptrdiff_t n, int *idx, T *xa, T *xb, T *W, ptrdiff_t ldw, T **wrows) {   \
+        ptrdiff_t n, int *idx, T *xa, T *xb) {                                   \
     ptrdiff_t j, count = 0;                                                      \
     __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,  \
                                      13, 14, 15);                                \
-    const __m512i base = _mm512_set1_epi64((long long) (size_t) W);              \
-    const __m512i row = _mm512_set1_epi64((long long) (ldw * (ptrdiff_t) sizeof(T))); \
     for (j = 0; j < n; j += LANES) {                                             \
         MASK lim = n - j >= LANES ? (MASK) ~(MASK) 0                             \
                                   : (MASK) ((1u << (n - j)) - 1);                \
@@ -596,13 +595,6 @@ NNCORE_TARGET static ptrdiff_t nncore_list_pair_##SFX(const T *a, const T *b,   
         _mm512_mask_storeu_##PS(xa + count, out, _mm512_maskz_compress_##PS(nz, va)); \
         _mm512_mask_storeu_##PS(xb + count, out, _mm512_maskz_compress_##PS(nz, vb)); \
         _mm512_mask_storeu_epi32(idx + count, (__mmask16) out, ids);             \
-        _mm512_mask_storeu_epi64(wrows + count, (__mmask8) out,                  \
-            _mm512_add_epi64(base, _mm512_mul_epu32(                             \
-                _mm512_cvtepu32_epi64(_mm512_castsi512_si256(ids)), row)));      \
-        if (LANES > 8)                                                           \
-            _mm512_mask_storeu_epi64(wrows + count + 8, (__mmask8) (out >> 8),   \
-                _mm512_add_epi64(base, _mm512_mul_epu32(                         \
-                    _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(ids, 1)), row))); \
         iota = _mm512_add_epi32(iota, _mm512_set1_epi32(LANES));                 \
         count += c;                                                              \
     }                                                                            \
@@ -898,7 +890,7 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
     {                                                                            \
         if (f_row < P) {                                                         \
             if (IDX)                                                             \
-                __builtin_prefetch(wrows[f_row] + f_col * LANES, 1, 3);          \
+                __builtin_prefetch(W + rowidx[f_row] * ldw + f_col * LANES, 1, 3); \
             else                                                                 \
                 __builtin_prefetch(W + f_row * ldw + f_col * LANES, 1, 3);       \
             if (MOM)                                                             \
@@ -935,7 +927,7 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
         }                                                                        \
         /* the first row's loads; each row loads the next before storing */ \
         V wv_[K], vv_[K];                                                        \
-        T *w_ = pn > 0 ? (IDX ? wr[0] + j * LANES : W + p0 * ldw + j * LANES) : W; \
+        T *w_ = pn > 0 ? W + (IDX ? wr[0] : p0) * ldw + j * LANES : W;           \
         T *v_ = MOM ? Vel + p0 * ldw + j * LANES : (T *) 0;                      \
         _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                    \
             wv_[k] = pn > 0 ? _mm512_maskz_loadu_##PS(mk_[k], w_ + k * LANES)    \
@@ -962,7 +954,7 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
                     acc_[r][k] = _mm512_fmadd_##PS(xns_[r], wn_[k], acc_[r][k]); \
             }                                                                    \
             if (p + 1 < pn) {                                                    \
-                w_ = IDX ? wr[p + 1] + j * LANES : w_ + ldw;                     \
+                w_ = IDX ? W + wr[p + 1] * ldw + j * LANES : w_ + ldw;           \
                 if (MOM) v_ += ldw;                                              \
                 _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {            \
                     wv_[k] = _mm512_maskz_loadu_##PS(mk_[k], w_ + k * LANES);    \
@@ -985,7 +977,7 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
 NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D, \
         ptrdiff_t ldd, const T *coef, const T *XTn, T *W, T *Vel, ptrdiff_t ldw, \
         T *Z, ptrdiff_t ldz, const T *const *ahead, int n_ahead,                 \
-        T *const *wrows, ptrdiff_t n_full) {                                     \
+        const int *rowidx, ptrdiff_t n_full) {                                   \
     /* about 30 registers: M of D, M sums, RB rows (momentum: 3 more     \
        constants), at least 1 */                                             \
     enum { RB0 = (30 - 2 * M - 3 * MOM) / 2,                                     \
@@ -993,7 +985,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
     V c[5];                                                                      \
     for (int i = 0; i < 2 + 3 * MOM; i++) c[i] = _mm512_set1_##PS(coef[i]);     \
     ptrdiff_t ncols = (N + LANES - 1) / LANES, a_next = 0;                       \
-    (void) wrows; (void) n_full;                                                 \
+    (void) rowidx; (void) n_full;                                                \
     /* W beyond the L2: blocks of rows, the next one fetched meanwhile */      \
     ptrdiff_t pb = P * ldw * (ptrdiff_t) sizeof(T) > NNCORE_L2_PART ? NNCORE_PBLOCK : P; \
     for (ptrdiff_t p0 = 0; p0 < P; p0 += pb) {                                   \
@@ -1002,7 +994,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
         ptrdiff_t f_row = p0 + pb, f_col = 0;                                    \
         if (M <= 2 && ncols <= 4) {                                              \
             const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
-            T *const *wr = IDX ? wrows + p0 : (T *const *) 0;                    \
+            const int *wr = IDX ? rowidx + p0 : (const int *) 0;                    \
             for (ptrdiff_t j = 0; j < ncols; ) {                                 \
                 ptrdiff_t kk = ncols - j < 4 ? ncols - j : 4;                    \
                 if (kk == 4) NNCORE_SF_GROUP(T, V, MASK, SFX, LANES, PS, M, MOM, IDX, 4) \
@@ -1020,8 +1012,8 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
             T *w = W + p0 * ldw + j;                                             \
             T *v = MOM ? Vel + p0 * ldw + j : (T *) 0;                           \
             const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
-            /* IDX: W's rows are wrows[0..P-1] */                               \
-            T *const *wr = IDX ? wrows + p0 : (T *const *) 0;                    \
+            /* IDX: W's rows are rowidx[0..P-1] */                              \
+            const int *wr = IDX ? rowidx + p0 : (const int *) 0;                    \
             _Pragma("GCC unroll 16") for (int q = 0; q < M; q++) {                \
                 d[q] = _mm512_maskz_loadu_##PS(mk, D + q * ldd + j);             \
                 acc[q] = p0 == 0 ? _mm512_setzero_##PS()                         \
@@ -1035,7 +1027,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 if (rb < RB) {  /* the block's last rows, one at a time */      \
                     for (int i = 0; i < rb; i++) {                               \
                         V s1 = _mm512_setzero_##PS(), w1;                        \
-                        if (IDX) w = wr[p + i] + j;                              \
+                        if (IDX) w = W + wr[p + i] * ldw + j;                    \
                         _Pragma("GCC unroll 16") for (int q = 0; q < M; q++)      \
                             s1 = _mm512_fmadd_##PS(_mm512_set1_##PS(x[q]), d[q], s1); \
                         w1 = nncore_wstep_##SFX(MOM, mk, w, v, s1, c);           \
@@ -1058,7 +1050,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                     sum[i] = _mm512_fmadd_##PS(_mm512_set1_##PS(x[i * M + q]), d[q], sum[i]); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
-                    wv[i] = nncore_wstep_##SFX(MOM, mk, IDX ? wr[p + i] + j : w + i * ldw, \
+                    wv[i] = nncore_wstep_##SFX(MOM, mk, IDX ? W + wr[p + i] * ldw + j : w + i * ldw, \
                                                MOM ? v + i * ldw : v, sum[i], c); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                 _Pragma("GCC unroll 16") for (int r = 0; r < M; r++)              \
@@ -1073,10 +1065,10 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
 }
 typedef void (*nncore_stepfwd_d_fn)(ptrdiff_t, ptrdiff_t, const double *, const double *,
         ptrdiff_t, const double *, const double *, double *, double *, ptrdiff_t,
-        double *, ptrdiff_t, const double *const *, int, double *const *, ptrdiff_t);
+        double *, ptrdiff_t, const double *const *, int, const int *, ptrdiff_t);
 typedef void (*nncore_stepfwd_s_fn)(ptrdiff_t, ptrdiff_t, const float *, const float *,
         ptrdiff_t, const float *, const float *, float *, float *, ptrdiff_t,
-        float *, ptrdiff_t, const float *const *, int, float *const *, ptrdiff_t);
+        float *, ptrdiff_t, const float *const *, int, const int *, ptrdiff_t);
 #define NNCORE_STEPFWD_2(T, V, MASK, SFX, LANES, PS, M)                          \
     NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, 0, 0, nncore_stepfwd_##SFX##_##M) \
     NNCORE_STEPFWD_M(T, V, MASK, SFX, LANES, PS, M, 1, 0, nncore_stepfwd_m_##SFX##_##M) \
@@ -1111,15 +1103,15 @@ static const nncore_stepfwd_##SFX##_fn nncore_stepfwds_##SFX[3][NNCORE_FUSE_MAX]
     nncore_stepfwd_i_##SFX##_10, nncore_stepfwd_i_##SFX##_11,                    \
     nncore_stepfwd_i_##SFX##_12}};                                               \
 /* coef: {alpha, beta} if Vel is NULL, else momentum's {mu, cg, c2, a, b}      \
-   (Vel then holds W's velocities, in W's layout).  With wrows (plain steps \
-   only), W's P rows are wrows[0..P-1] (XT and XTn packed alike), and the   \
-   ahead rows hold n_full inputs. */                                          \
+   (Vel then holds W's velocities, in W's layout).  With rowidx (plain      \
+   steps only), W's P rows are rows rowidx[0..P-1] of W (XT and XTn packed  \
+   alike), and the ahead rows hold n_full inputs. */                          \
 static void nncore_step_forward_##SFX(ptrdiff_t P, ptrdiff_t N, int m,           \
         const T *XT, const T *D, ptrdiff_t ldd, const T *coef, const T *XTn,     \
         T *W, T *Vel, ptrdiff_t ldw, T *Z, ptrdiff_t ldz, const T *const *ahead, \
-        int n_ahead, T *const *wrows, ptrdiff_t n_full) {                        \
-    nncore_stepfwds_##SFX[wrows ? 2 : Vel != 0][m - 1](P, N, XT, D, ldd, coef,   \
-        XTn, W, Vel, ldw, Z, ldz, ahead, n_ahead, wrows, n_full);                \
+        int n_ahead, const int *rowidx, ptrdiff_t n_full) {                      \
+    nncore_stepfwds_##SFX[rowidx ? 2 : Vel != 0][m - 1](P, N, XT, D, ldd, coef,  \
+        XTn, W, Vel, ldw, Z, ldz, ahead, n_ahead, rowidx, n_full);               \
 }
 
 NNCORE_STEPFWD(double, __m512d, __mmask8, d, 8, pd)
@@ -1146,15 +1138,13 @@ static ptrdiff_t nncore_nonzero_d(const double *const *rows, ptrdiff_t m, ptrdif
     return -1;
 }
 static ptrdiff_t nncore_list_pair_d(const double *a, const double *b, ptrdiff_t n,
-        int *idx, double *xa, double *xb, double *W, ptrdiff_t ldw, double **wrows) {
-    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb; (void) W;
-    (void) ldw; (void) wrows;
+        int *idx, double *xa, double *xb) {
+    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb;
     return -1;
 }
 static ptrdiff_t nncore_list_pair_s(const float *a, const float *b, ptrdiff_t n,
-        int *idx, float *xa, float *xb, float *W, ptrdiff_t ldw, float **wrows) {
-    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb; (void) W;
-    (void) ldw; (void) wrows;
+        int *idx, float *xa, float *xb) {
+    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb;
     return -1;
 }
 static int nncore_all_finite_d(const double *x, ptrdiff_t n) {
@@ -1191,18 +1181,18 @@ static void nncore_momentum_s(float *x, float *v, const float *g, ptrdiff_t n,
 static void nncore_step_forward_d(ptrdiff_t P, ptrdiff_t N, int m, const double *XT,
         const double *D, ptrdiff_t ldd, const double *coef, const double *XTn, double *W,
         double *Vel, ptrdiff_t ldw, double *Z, ptrdiff_t ldz, const double *const *ahead,
-        int n_ahead, double *const *wrows, ptrdiff_t n_full) {
+        int n_ahead, const int *rowidx, ptrdiff_t n_full) {
     (void) P; (void) N; (void) m; (void) XT; (void) D; (void) ldd; (void) coef;
     (void) XTn; (void) W; (void) Vel; (void) ldw; (void) Z; (void) ldz; (void) ahead;
-    (void) n_ahead; (void) wrows; (void) n_full;
+    (void) n_ahead; (void) rowidx; (void) n_full;
 }
 static void nncore_step_forward_s(ptrdiff_t P, ptrdiff_t N, int m, const float *XT,
         const float *D, ptrdiff_t ldd, const float *coef, const float *XTn, float *W,
         float *Vel, ptrdiff_t ldw, float *Z, ptrdiff_t ldz, const float *const *ahead,
-        int n_ahead, float *const *wrows, ptrdiff_t n_full) {
+        int n_ahead, const int *rowidx, ptrdiff_t n_full) {
     (void) P; (void) N; (void) m; (void) XT; (void) D; (void) ldd; (void) coef;
     (void) XTn; (void) W; (void) Vel; (void) ldw; (void) Z; (void) ldz; (void) ahead;
-    (void) n_ahead; (void) wrows; (void) n_full;
+    (void) n_ahead; (void) rowidx; (void) n_full;
 }
 static ptrdiff_t nncore_listed_tiles(ptrdiff_t M, ptrdiff_t N, int lanes) {
     (void) M; (void) N; (void) lanes;
