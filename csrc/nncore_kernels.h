@@ -899,6 +899,17 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
         if (++f_col == ncols) { f_col = 0; f_row++; }                            \
     }
 
+/* Vector k of a group of K: only the last one may be partial (the group
+   ends at the row's end or before it), so the others' loads and stores
+   need no mask. */
+#define NNCORE_SF_LOAD(PS, k, K, mk, p)                                          \
+    ((k) < (K) - 1 ? _mm512_loadu_##PS(p) : _mm512_maskz_loadu_##PS(mk, p))
+#define NNCORE_SF_STORE(PS, k, K, mk, p, x)                                      \
+    do {                                                                         \
+        if ((k) < (K) - 1) _mm512_storeu_##PS(p, x);                             \
+        else _mm512_mask_storeu_##PS(p, mk, x);                                  \
+    } while (0)
+
 /* M = 1 or 2 (a mini-batch of one or two) on rows of at most 4 vectors:
    there the column-at-a-time order leaves each pass one or two chains of
    multiply-adds into Z, each row waiting on the last.  Instead the K = 1..4
@@ -957,14 +968,14 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
                 w_ = IDX ? W + wr[p + 1] * ldw + j * LANES : w_ + ldw;           \
                 if (MOM) v_ += ldw;                                              \
                 _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {            \
-                    wv_[k] = _mm512_maskz_loadu_##PS(mk_[k], w_ + k * LANES);    \
+                    wv_[k] = NNCORE_SF_LOAD(PS, k, K, mk_[k], w_ + k * LANES);   \
                     if (MOM)                                                     \
-                        vv_[k] = _mm512_maskz_loadu_##PS(mk_[k], v_ + k * LANES); \
+                        vv_[k] = NNCORE_SF_LOAD(PS, k, K, mk_[k], v_ + k * LANES); \
                 }                                                                \
             }                                                                    \
             _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                \
-                if (MOM) _mm512_mask_storeu_##PS(v2_ + k * LANES, mk_[k], vn_[k]); \
-                _mm512_mask_storeu_##PS(w2_ + k * LANES, mk_[k], wn_[k]);        \
+                if (MOM) NNCORE_SF_STORE(PS, k, K, mk_[k], v2_ + k * LANES, vn_[k]); \
+                NNCORE_SF_STORE(PS, k, K, mk_[k], w2_ + k * LANES, wn_[k]);      \
             }                                                                    \
         }                                                                        \
         _Pragma("GCC unroll 4") for (int k = 0; k < K; k++)                      \
