@@ -55,13 +55,24 @@ common = settings(max_examples=150, deadline=None, suppress_health_check=[Health
 @common
 @given(problems())
 def test_backprop_and_feedforward_match_reference(p):
+    """The gradient and the outputs, to 1e-10 (float64) or 1e-4 (float32)
+    of the largest entry, or in float32 ten times the float32 reference's
+    own distance from the float64 one where that is larger: through a
+    layer of one or two neurons a float32 gradient can lose more (a
+    12-7-1-12 tanh net's first-layer gradient: 2.7e-4)."""
     dt = p["dtype"]
     theta = native.pack(p["weights"], p["biases"], dt)
     acts = dict(hidden=p["hidden"], output=p["output"])
     grad = native.backprop(theta, p["sizes"], p["X"].astype(dt), p["Y"].astype(dt), p["cost"],
                            **acts)
     nb, nw = ref.matrix.backprop(p["weights"], p["biases"], p["X"], p["Y"], p["cost"], **acts)
-    assert_params_close(grad, p["sizes"], nw, nb, TOL[dt])
+    tol = TOL[dt]
+    if dt is np.float32:
+        nb32, nw32 = ref.matrix.backprop([w.astype(dt) for w in p["weights"]],
+                                         [b.astype(dt) for b in p["biases"]],
+                                         p["X"].astype(dt), p["Y"].astype(dt), p["cost"], **acts)
+        tol = max(tol, 10 * _max_rel_err(nw32 + nb32, nw + nb))
+    assert_params_close(grad, p["sizes"], nw, nb, tol)
     out = native.feedforward(theta, p["sizes"], p["X"].astype(dt), **acts)
     assert rel_err(out, ref.matrix.feedforward(p["weights"], p["biases"], p["X"], **acts)) \
         <= TOL[dt]
