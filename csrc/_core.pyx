@@ -226,6 +226,12 @@ cdef extern from "nncore_kernels.h":
                                float *Z, Py_ssize_t ldz, const float **ahead,
                                int n_ahead, const int *rowidx, Py_ssize_t n_full) nogil
     void nncore_sigmoid_d(double *x, Py_ssize_t n) nogil
+    int nncore_small_gemm_d(int ta, int tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                            double alpha, const double *A, Py_ssize_t lda, const double *B,
+                            Py_ssize_t ldb, double beta, double *C, Py_ssize_t ldc) nogil
+    int nncore_small_gemm_s(int ta, int tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                            float alpha, const float *A, Py_ssize_t lda, const float *B,
+                            Py_ssize_t ldb, float beta, float *C, Py_ssize_t ldc) nogil
     void nncore_sigmoid_s(float *x, Py_ssize_t n) nogil
 
 # Whether the products that suit them go to our own kernels (see
@@ -312,6 +318,13 @@ cdef struct Net:
 # ---------------------------------------------------------------------------
 # BLAS
 
+# Products of at most GEMM_TINY multiply-adds go to nncore_small_gemm,
+# where the CPU has our kernels: a BLAS call costs more than their
+# arithmetic (the output layer's products at mini-batch 1 and 10).
+cdef enum:
+    GEMM_TINY = 4096
+
+
 cdef inline void gemm(char ta, char tb, int M, int N, int K,
                       floating alpha, const floating *A, int lda,
                       const floating *B, int ldb, floating beta,
@@ -324,6 +337,14 @@ cdef inline void gemm(char ta, char tb, int M, int N, int K,
     """
     if M <= 0 or N <= 0 or K <= 0:
         return
+    if use_kernels and <Py_ssize_t> M * N * K <= GEMM_TINY:
+        if floating is float:
+            if nncore_small_gemm_s(ta == c'T', tb == c'T', M, N, K, alpha, A, lda, B, ldb,
+                                   beta, C, ldc):
+                return
+        elif nncore_small_gemm_d(ta == c'T', tb == c'T', M, N, K, alpha, A, lda, B, ldb,
+                                 beta, C, ldc):
+            return
     if floating is float:
         sgemm(&tb, &ta, &N, &M, &K, &alpha, <float *> B, &ldb,
               <float *> A, &lda, &beta, C, &ldc)

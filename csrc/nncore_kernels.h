@@ -1128,6 +1128,60 @@ static void nncore_step_forward_##SFX(ptrdiff_t P, ptrdiff_t N, int m,          
 NNCORE_STEPFWD(double, __m512d, __mmask8, d, 8, pd)
 NNCORE_STEPFWD(float, __m512, __mmask16, s, 16, ps)
 
+/* A tiny product (the output layer's at mini-batch 1 or a few: 784-30-10
+   has 300 multiply-adds), where a BLAS call costs more than the arithmetic:
+   row-major C (M x N) = alpha op(A) . op(B) + beta C, op(B) = B (!tb: C's
+   rows from B's rows, by vectors along N) or B^T (tb, with A not
+   transposed: a dot product along K per entry).  C is not read where beta
+   is 0, A and B not where alpha is 0.  Where C's rows come from B's, each
+   entry is beta C + (alpha sum), the sum in the order of k, as the fused
+   step rounds it (and BLAS did: an epoch that stops at a monitoring point
+   gives the same weights as one that does not).  Returns 0, doing
+   nothing, for op(A) = A^T with op(B) = B^T. */
+#define NNCORE_SMALL_GEMM(T, V, MASK, SFX, LANES, PS)                            \
+NNCORE_TARGET static int nncore_small_gemm_##SFX(int ta, int tb, ptrdiff_t M,    \
+        ptrdiff_t N, ptrdiff_t K, T alpha, const T *A, ptrdiff_t lda,            \
+        const T *B, ptrdiff_t ldb, T beta, T *C, ptrdiff_t ldc) {                \
+    if (ta && tb && alpha != 0) return 0;                                        \
+    V vb = _mm512_set1_##PS(beta);                                               \
+    for (ptrdiff_t i = 0; i < M; i++) {                                          \
+        T *c = C + i * ldc;                                                      \
+        if (alpha == 0 || !tb) {                                                 \
+            for (ptrdiff_t j = 0; j < N; j += LANES) {                           \
+                MASK mk = N - j >= LANES ? (MASK) ~(MASK) 0                      \
+                                         : (MASK) ((1u << (N - j)) - 1);         \
+                V acc = _mm512_setzero_##PS();                                   \
+                if (alpha != 0)                                                  \
+                    for (ptrdiff_t k = 0; k < K; k++)                            \
+                        acc = _mm512_fmadd_##PS(_mm512_set1_##PS(                \
+                                  ta ? A[k * lda + i] : A[i * lda + k]),         \
+                                  _mm512_maskz_loadu_##PS(mk, B + k * ldb + j), acc); \
+                acc = _mm512_mul_##PS(_mm512_set1_##PS(alpha), acc);             \
+                /* beta C + (alpha sum), as the fused step rounds it */          \
+                if (beta != 0)                                                   \
+                    acc = _mm512_fmadd_##PS(vb, _mm512_maskz_loadu_##PS(mk, c + j), acc); \
+                _mm512_mask_storeu_##PS(c + j, mk, acc);                         \
+            }                                                                    \
+            continue;                                                            \
+        }                                                                        \
+        for (ptrdiff_t j = 0; j < N; j++) {                                      \
+            V acc = _mm512_setzero_##PS();                                       \
+            for (ptrdiff_t k = 0; k < K; k += LANES) {                           \
+                MASK mk = K - k >= LANES ? (MASK) ~(MASK) 0                      \
+                                         : (MASK) ((1u << (K - k)) - 1);         \
+                acc = _mm512_fmadd_##PS(_mm512_maskz_loadu_##PS(mk, A + i * lda + k), \
+                                        _mm512_maskz_loadu_##PS(mk, B + j * ldb + k), acc); \
+            }                                                                    \
+            T t = alpha * _mm512_reduce_add_##PS(acc);                           \
+            c[j] = beta == 0 ? t : beta * c[j] + t;                              \
+        }                                                                        \
+    }                                                                            \
+    return 1;                                                                    \
+}
+
+NNCORE_SMALL_GEMM(double, __m512d, __mmask8, d, 8, pd)
+NNCORE_SMALL_GEMM(float, __m512, __mmask16, s, 16, ps)
+
 #else  /* no kernels: the callers use BLAS */
 #define NNCORE_HAVE_KERNELS 0
 static int nncore_kernels_available(void) { return 0; }
@@ -1251,6 +1305,20 @@ static void nncore_pack_d(double *XT, const double *const *rows, int m, ptrdiff_
 }
 static void nncore_sigmoid_d(double *x, ptrdiff_t n) { (void) x; (void) n; }
 static void nncore_sigmoid_s(float *x, ptrdiff_t n) { (void) x; (void) n; }
+static int nncore_small_gemm_d(int ta, int tb, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+        double alpha, const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+        double beta, double *C, ptrdiff_t ldc) {
+    (void) ta; (void) tb; (void) M; (void) N; (void) K; (void) alpha; (void) A;
+    (void) lda; (void) B; (void) ldb; (void) beta; (void) C; (void) ldc;
+    return 0;
+}
+static int nncore_small_gemm_s(int ta, int tb, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+        float alpha, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb,
+        float beta, float *C, ptrdiff_t ldc) {
+    (void) ta; (void) tb; (void) M; (void) N; (void) K; (void) alpha; (void) A;
+    (void) lda; (void) B; (void) ldb; (void) beta; (void) C; (void) ldc;
+    return 0;
+}
 #endif
 
 #endif

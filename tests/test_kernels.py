@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from nncore import _core
@@ -41,6 +41,35 @@ def test_kernel_choice_is_reported_and_validated():
         _core.product(1.0, A, False, np.zeros((2, 2)), 0.0, np.zeros((2, 2)))
     with pytest.raises(ValueError, match='"auto", "own" or "blas"'):
         _core.product(1.0, A, False, np.zeros((3, 2)), 0.0, np.zeros((2, 2)), kernel="x")
+
+
+@needs_own
+@settings(max_examples=150, deadline=None)
+@given(P=st.integers(1, 16), Q=st.integers(1, 31), N=st.integers(1, 40),
+       transpose=st.booleans(), dtype=st.sampled_from([np.float64, np.float32]),
+       alpha=st.sampled_from([1.0, -0.25, 0.0]), beta=st.sampled_from([0.0, 1.0, 0.9]),
+       seed=st.integers(0, 2**32 - 1))
+def test_tiny_product_skips_blas(P, Q, N, transpose, dtype, alpha, beta, seed):
+    """Products of at most 4096 multiply-adds that our tiles do not take
+    (sums shorter than 32) go to the small product instead of BLAS: its
+    values, C not read where beta is 0, A and R not read where alpha is 0."""
+    assume(P * Q * N <= 4096)
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((Q, P) if transpose else (P, Q)).astype(dtype)
+    R = rng.standard_normal((Q, N)).astype(dtype)
+    if alpha == 0:
+        A[...] = np.nan
+        R[...] = np.nan
+    C0 = rng.standard_normal((P, N)).astype(dtype)
+    C = C0.copy() if beta != 0 else np.full((P, N), np.nan, dtype=dtype)
+    _core.product(alpha, A, transpose, R, beta, C, kernel="auto")
+    expected = beta * C0.astype(np.float64)
+    if alpha != 0:
+        op = A.T if transpose else A
+        expected = expected + alpha * (op.astype(np.float64) @ R.astype(np.float64))
+    scale = max(1.0, np.abs(expected).max()) * Q ** 0.5
+    assert np.all(np.isfinite(C))
+    np.testing.assert_allclose(C, expected, rtol=0, atol=TOL[dtype] * scale * 10)
 
 
 @needs_own
