@@ -950,8 +950,9 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
             V xs_[M], xns_[M], wn_[K], vn_[K];                                   \
             T *w2_ = w_, *v2_ = v_;                                              \
             if (j == 0) NNCORE_SF_AHEAD(IDX, LANES, p0 + p)                      \
-            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++)                  \
-                NNCORE_SF_NEXT_LINE(IDX, MOM, LANES)                             \
+            if (f_row < P)  /* (none where W fits the L2's share) */            \
+                _Pragma("GCC unroll 4") for (int k = 0; k < K; k++)              \
+                    NNCORE_SF_NEXT_LINE(IDX, MOM, LANES)                         \
             _Pragma("GCC unroll 2") for (int q = 0; q < M; q++) {                \
                 xs_[q] = _mm512_set1_##PS(x[p * M + q]);                         \
                 xns_[q] = _mm512_set1_##PS(xn[p * M + q]);                       \
