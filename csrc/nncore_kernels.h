@@ -838,8 +838,8 @@ NNCORE_MOMENTUM(float, __m512, __mmask16, s, 16, ps)
    the next, which the caller packs then).  The step takes the product
    kernel's order of operations (a sum over q in order, times alpha, plus
    beta W), as its tiles of more than 6 vectors do.  A third variant (IDX)
-   takes W's rows from a list of row pointers, the inputs packed for those
-   rows alone: the steps that leave zero inputs' rows alone (sparse_suits in
+   takes only the rows of W a list of indices names, the inputs packed for
+   those rows alone: the steps that leave zero inputs' rows alone (sparse_suits in
    _core.pyx). */
 #ifndef NNCORE_PBLOCK
 #define NNCORE_PBLOCK 64
