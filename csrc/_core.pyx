@@ -287,6 +287,15 @@ cdef enum:
     # 0.89-0.95x the time of chunks of 128 at mini-batches 300 and 1000).
     CHUNK_ROWS = 64
     CHUNKED_ABOVE = 128
+    # ... but only where layer 1's weights take at most CHUNK_W1_MAX bytes:
+    # each chunk reads them and adds into their gradient, which together
+    # stream through the L3 once a chunk; larger ones pass the whole
+    # mini-batch at once, its gradient fused into the step as at 100 (one
+    # thread, mini-batch 1000, against chunks of 64: 784-500-10 in float64
+    # (3.1 MB) 0.92x, 784-800-10 in float64 (5.0 MB) 0.90x, 784-1200-10 and
+    # 784-1600-10 in float32 (3.8 and 5.0 MB) 0.81x and 0.75x; 784-800-10 in
+    # float32 (2.5 MB) 1.05x and 784-300-10 in float64 (1.9 MB) 1.23x).
+    CHUNK_W1_MAX = 11 << 18   # 2.75 MB
     # Row pointers made at a time for our kernel on a strided matrix (see
     # bcast_strided): a kilobyte of stack, the kernel's block of the sum.
     POINTER_BLOCK = 128
@@ -709,6 +718,26 @@ cdef inline const floating **direct_rows(const Net *net, const floating *X,
 
 # Examples a chunk (see CHUNK_ROWS); a variable for benchmarks.
 cdef Py_ssize_t chunk_rows = CHUNK_ROWS
+# The largest layer 1 that passes in chunks (see CHUNK_W1_MAX); a variable
+# for tests and benchmarks.
+cdef Py_ssize_t chunk_w1_max = CHUNK_W1_MAX
+
+
+def _set_chunk_w1_max(Py_ssize_t nbytes):
+    """Set the bytes of layer 1's weights up to which one thread passes
+    large mini-batches in chunks (tests and benchmarks: the values are the
+    same, up to the order in which the gradient's terms are summed); -1
+    never chunks.  Returns the value it replaces."""
+    global chunk_w1_max
+    before, chunk_w1_max = chunk_w1_max, nbytes
+    return before
+
+
+cdef inline bint in_chunks(const Net *net, Py_ssize_t m, const floating *tag) noexcept nogil:
+    """Whether one thread passes a mini-batch of m rows read in place in
+    chunks (see CHUNKED_ABOVE and CHUNK_W1_MAX)."""
+    return (m > CHUNKED_ABOVE
+            and net.sizes[0] * net.ld1 * <Py_ssize_t> sizeof(floating) <= chunk_w1_max)
 
 
 def _set_chunk_rows(Py_ssize_t rows):
@@ -2812,7 +2841,7 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                                n_in * sizeof(floating))
                     for i in range(k + m, min(k + m + min(m, PREFETCH_ROWS), total)):
                         nncore_prefetch(&X[order[i], 0], n_in * sizeof(floating))
-                if rows0 != NULL and m > CHUNKED_ABOVE:
+                if rows0 != NULL and in_chunks(&net, m, rows0[0]):
                     n_next = min(m, total - k - m, chunk_rows)
                     for i in range(n_next):
                         rows[mbs + i] = &X[order[k + m + i], 0]
@@ -2839,7 +2868,11 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                         finite = False
                         break
                     # the next mini-batch's rows, fetched during the gradient
-                    n_next = min(m, total - k - m) if rows0 != NULL else 0
+                    # (of a mini-batch too large for the L2, only its first chunk's
+                    # worth: 784-800-10 in float64 at 1000, 0.96-0.97x the time
+                    # of fetching all its rows)
+                    n_next = min(m if m <= CHUNKED_ABOVE else chunk_rows,
+                                 total - k - m) if rows0 != NULL else 0
                     for i in range(n_next):
                         rows[mbs + i] = &X[order[k + m + i], 0]
                     if use_momentum:

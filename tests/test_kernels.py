@@ -480,6 +480,29 @@ def test_own_kernels_train_like_blas(dtype, width, threads, opts):
 
 @needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("width", [30, 130])
+@pytest.mark.parametrize("opts", [o for o in OPTIONS if o.get("mbs") == 300],
+                         ids=lambda o: ",".join(o))
+def test_large_mini_batches_passed_whole_train_like_blas(dtype, width, opts):
+    """Where layer 1's weights are too large for chunks (CHUNK_W1_MAX; here
+    every layer is), one thread passes a mini-batch of 300 whole, its
+    gradient fused into the step: the same training as BLAS's."""
+    sizes = [45, width, 11, 3]
+    before = _core._set_chunk_w1_max(-1)
+    try:
+        a = _epoch(sizes, dtype, "auto", **opts)
+    finally:
+        _core._set_chunk_w1_max(before)
+    b = _epoch(sizes, dtype, "blas", **opts)
+    assert a[2:] == b[2:] == (opts["n"], True)
+    scale = np.abs(b[0]).max()
+    assert np.abs(a[0] - b[0]).max() <= 50 * TOL[dtype] * scale
+    if a[1] is not None:
+        assert np.abs(a[1] - b[1]).max() <= 50 * TOL[dtype] * max(np.abs(b[1]).max(), 1e-3)
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n, mbs", [(90, 1), (90, 10), (120, 12), (25, 12), (12, 12),
                                     (11, 12), (90, 13)])
 @pytest.mark.parametrize("opts", [{}, dict(dropout=0.3), dict(mu=0.9),

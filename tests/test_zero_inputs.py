@@ -267,15 +267,19 @@ def test_sparse_fused_steps_meet_infinities_as_the_dense_ones(threads, where):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_chunks_of_any_size_give_the_same_weights(threads):
     # mini-batches above 128 rows pass through the network in chunks (64
-    # rows unless set): only the grouping of the gradient's terms changes
+    # rows unless set), where layer 1's weights are small enough (on one
+    # thread; -1: none is): only the grouping of the gradient's terms changes
     X, Y, theta, order = sparse_problem(np.float64, sizes=FORWARD[0])
     runs = []
-    for rows in (64, 7, 300):
+    for rows, w1_max in ((64, None), (7, None), (300, None), (64, -1)):
         _core._set_chunk_rows(rows)
+        before = _core._set_chunk_w1_max(-1)
+        _core._set_chunk_w1_max(before if w1_max is None else w1_max)
         try:
             runs.append(epoch(True, theta, X, Y, order, 300, threads, FORWARD[0]))
         finally:
             _core._set_chunk_rows(64)
+            _core._set_chunk_w1_max(before)
     assert not np.array_equal(runs[0], theta)
     for other in runs[1:]:
         assert np.max(np.abs(other - runs[0])) <= 1e-13 * np.max(np.abs(runs[0]))
