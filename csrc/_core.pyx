@@ -558,8 +558,10 @@ def _set_listed_forward_min(Py_ssize_t vectors):
 # in float64 (4), 0.75x at 1000.
 cdef bint tile_lists = True
 # The tiles' lists are taken where they average at most this share of the
-# mini-batch's list: on MNIST 0.66 at mini-batch 100 (343 of 516), 0.69
-# in chunks of 64; on inputs with no zero (1.0) the tiles took 1.03-1.09x
+# mini-batch's list: on MNIST 0.59 at mini-batch 100 in tiles of 4 rows
+# (306 of 516), 0.66 in tiles of 6, 0.74 in tiles of 10, 0.62-0.75 in
+# chunks of 64; on
+# inputs with no zero (1.0) the tiles took 1.03-1.09x
 # the time of the dense product at 784-100-10, 1.25x at 784-30-10.
 cdef double TILES_SHARE = 0.8
 
@@ -586,15 +588,19 @@ def _set_tile_lists(bint on):
 # 784-30-10 at mini-batch 100 7-10 % of its time.  (After one: on MNIST a
 # few mini-batches in a thousand pass the share.)
 cdef int TILES_PAUSE = 16
+# The fewest rows a tile of the forward product's lists has
+# (NNCORE_LISTED_ROWS_WIDE in nncore_kernels.h; taller on narrow rows).
+cdef enum:
+    LISTED_ROWS = 4
 
 
 cdef inline Py_ssize_t listed_room(Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
     """The ints of room forward_listed and gradient_rows take (their nz,
     zeroed before the first use) for up to `rows` input rows of n_in: the
     rows' list (n_in), the mark (tiles_mark) and the pause (tiles_pause),
-    then a list for each tile of rows (at least 6 rows a tile, n_in each;
-    tile_lists) and their counts (tile_counts)."""
-    cdef Py_ssize_t tiles = (rows + 5) // 6
+    then a list for each tile of rows (at least LISTED_ROWS rows a tile,
+    n_in each; tile_lists) and their counts (tile_counts)."""
+    cdef Py_ssize_t tiles = (rows + LISTED_ROWS - 1) // LISTED_ROWS
     return n_in + 2 + tiles * (n_in + 1)
 
 
@@ -618,7 +624,7 @@ cdef inline int *tiles_lists(int *nz, Py_ssize_t n_in) noexcept nogil:
 
 cdef inline int *tiles_counts(int *nz, Py_ssize_t n_in, Py_ssize_t rows) noexcept nogil:
     """Where the tiles' counts are, for `rows` rows."""
-    return nz + n_in + 2 + (rows + 5) // 6 * n_in
+    return nz + n_in + 2 + (rows + LISTED_ROWS - 1) // LISTED_ROWS * n_in
 
 
 cdef bint forward_listed(Py_ssize_t P, Py_ssize_t m, Py_ssize_t N,

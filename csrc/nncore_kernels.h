@@ -162,6 +162,10 @@ typedef void (*nncore_tile_s_fn)(ptrdiff_t, const float *const *, ptrdiff_t,
    mini-batch 100, float32: tiles of at most 10 rows took 0.93x the time
    on one thread, 0.84x on two). */
 #define NNCORE_ROWS_BY(NV, BYQ) (!(BYQ) && (NV) <= 2 ? 10 : NNCORE_ROWS(NV))
+/* The listed tiles' height on rows of more than 4 vectors (see
+   nncore_tile_lists); the room the callers make for the tiles' lists takes
+   this many rows a tile at least (listed_room in _core.pyx). */
+#define NNCORE_LISTED_ROWS_WIDE 4
 
 #define NNCORE_T(SFX, BY, PR, NV) nncore_tile_##SFX##_##BY##_##PR##_##NV
 /* The tiles by width (NV - 1) and height (PR - 1). */
@@ -358,21 +362,32 @@ NNCORE_NONZERO(float, __mmask16, s, 16, ps)
 /* Layer 1's forward product Z (M x N, rows ldz apart) = A . W, A's M rows
    at rows[0..M-1] (P inputs each), W (P x N, rows ldw apart), where each
    tile of rows sums over only the inputs not zero in one of its own rows:
-   an MNIST image has 150 of 784, six together 343, a mini-batch of 100
-   516.  nncore_tile_lists makes the tiles' lists (lists: room for P ints a
-   tile, counts one a tile: nncore_listed_tiles tiles, at most M / 6
-   rounded up), reading each tile's rows side by side, and from them the
+   an MNIST image has 150 of 784, four together 306, six 343, a mini-batch
+   of 100 516.  nncore_tile_lists makes the tiles' lists (lists: room for P
+   ints a tile, counts one a tile: nncore_listed_tiles tiles, at most M /
+   NNCORE_LISTED_ROWS_WIDE rounded up), reading each tile's rows side by side,
+   and from them the
    mini-batch's (into idx, as nncore_nonzero); it returns that one's
    length.  nncore_forward_tiles then runs the product column block by
    column block, the tiles inside: a block of W (its P rows by up to 4
    vectors) stays in L2 for all the tiles.  The tiles are as tall as the
-   widest block's (NNCORE_ROWS_BY), of even heights.  Where W and A are
+   widest block's (NNCORE_ROWS_BY), of even heights, but rows of more than
+   one block take tiles of NNCORE_LISTED_ROWS_WIDE rows, not 6: a taller
+   tile loads fewer rows of W for its multiply-adds, but sums more zeros
+   (the union of its rows' inputs is longer; four MNIST images add 306
+   inputs a row, six 343), and makes more lists, which one block does not
+   repay.  One thread, against tiles of 6 (the cores alternated): 784-800-10
+   at mini-batch 100 0.97x in float64, 0.87x in float32, at 1000 0.83x in
+   float32; 784-100-10 at 100 in float64 0.96x; but 784-30-10 in float64
+   (one block) 0.98x at 100 and 1.04x-1.08x at 1000.  (With the height set
+   in one process: 3 rows, 784-100-10 1.01x; 2 rows, 784-800-10 0.98x.)
+   Where W and A are
    finite the values are the dense product's up to rounding: a zero input
    adds exactly nothing, but a tile sums its list in one chain where
    nncore_bcast sums blocks of NNCORE_QBLOCK. */
 static ptrdiff_t nncore_listed_height(ptrdiff_t N, int lanes) {
     ptrdiff_t nv = (N + lanes - 1) / lanes;
-    return NNCORE_ROWS_BY(nv < 4 ? nv : 4, 0);
+    return nv > 4 ? NNCORE_LISTED_ROWS_WIDE : NNCORE_ROWS_BY(nv, 0);
 }
 
 static ptrdiff_t nncore_listed_tiles(ptrdiff_t M, ptrdiff_t N, int lanes) {
