@@ -560,9 +560,8 @@ cdef bint tile_lists = True
 # The tiles' lists are taken where they average at most this share of the
 # mini-batch's list: on MNIST 0.59 at mini-batch 100 in tiles of 4 rows
 # (306 of 516), 0.66 in tiles of 6, 0.74 in tiles of 10, 0.62-0.75 in
-# chunks of 64; on
-# inputs with no zero (1.0) the tiles took 1.03-1.09x
-# the time of the dense product at 784-100-10, 1.25x at 784-30-10.
+# chunks of 64; on inputs with no zero (1.0) the tiles took 1.03-1.09x the
+# time of the dense product at 784-100-10, 1.25x at 784-30-10.
 cdef double TILES_SHARE = 0.8
 
 
@@ -2875,8 +2874,9 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
                         break
                     # the next mini-batch's rows, fetched during the gradient
                     # (of a mini-batch too large for the L2, only its first chunk's
-                    # worth: 784-800-10 in float64 at 1000, 0.96-0.97x the time
-                    # of fetching all its rows)
+                    # worth: at 784-800-10 in float64, mini-batch 1000, fetching
+                    # all its rows took 1.02-1.05x the time of fetching those or
+                    # none)
                     n_next = min(m if m <= CHUNKED_ABOVE else chunk_rows,
                                  total - k - m) if rows0 != NULL else 0
                     for i in range(n_next):

@@ -365,10 +365,9 @@ NNCORE_NONZERO(float, __mmask16, s, 16, ps)
    an MNIST image has 150 of 784, four together 306, six 343, a mini-batch
    of 100 516.  nncore_tile_lists makes the tiles' lists (lists: room for P
    ints a tile, counts one a tile: nncore_listed_tiles tiles, at most M /
-   NNCORE_LISTED_ROWS_WIDE rounded up), reading each tile's rows side by side,
-   and from them the
-   mini-batch's (into idx, as nncore_nonzero); it returns that one's
-   length.  nncore_forward_tiles then runs the product column block by
+   NNCORE_LISTED_ROWS_WIDE rounded up), reading each tile's rows side by
+   side, and from them the mini-batch's (into idx, as nncore_nonzero); it
+   returns that one's length.  nncore_forward_tiles then runs the product column block by
    column block, the tiles inside: a block of W (its P rows by up to 4
    vectors) stays in L2 for all the tiles.  The tiles are as tall as the
    widest block's (NNCORE_ROWS_BY), of even heights, but rows of more than
@@ -381,10 +380,9 @@ NNCORE_NONZERO(float, __mmask16, s, 16, ps)
    float32; 784-100-10 at 100 in float64 0.96x; but 784-30-10 in float64
    (one block) 0.98x at 100 and 1.04x-1.08x at 1000.  (With the height set
    in one process: 3 rows, 784-100-10 1.01x; 2 rows, 784-800-10 0.98x.)
-   Where W and A are
-   finite the values are the dense product's up to rounding: a zero input
-   adds exactly nothing, but a tile sums its list in one chain where
-   nncore_bcast sums blocks of NNCORE_QBLOCK. */
+   Where W and A are finite the values are the dense product's up to
+   rounding: a zero input adds exactly nothing, but a tile sums its list in
+   one chain where nncore_bcast sums blocks of NNCORE_QBLOCK. */
 static ptrdiff_t nncore_listed_height(ptrdiff_t N, int lanes) {
     ptrdiff_t nv = (N + lanes - 1) / lanes;
     return nv > 4 ? NNCORE_LISTED_ROWS_WIDE : NNCORE_ROWS_BY(nv, 0);
