@@ -235,6 +235,18 @@ def test_fuzz_idx_reader(workdir, data):
     assert arr.ndim >= 1
 
 
+def test_an_empty_shape_too_large_for_an_array_is_refused(workdir):
+    # no data (one dimension is 0), but the others multiply past any size
+    path = workdir / "huge-empty-idx"
+    path.write_bytes(bytes([0, 0, 0x0B, 4]) + (0x01000002).to_bytes(4, "big")
+                     + bytes(4) + (0x01000000).to_bytes(4, "big")
+                     + (0x02000000).to_bytes(4, "big"))
+    with pytest.raises(ml.DataError, match="too large for an array"):
+        ml.read_idx(path)
+    path.write_bytes(bytes([0, 0, 0x08, 2]) + (5).to_bytes(4, "big") + bytes(4))
+    assert ml.read_idx(path).shape == (5, 0)   # an empty shape that fits is read
+
+
 def test_many_dimensions_are_refused_not_crashed(workdir):
     path = workdir / "deep-idx"
     path.write_bytes(bytes([0, 0, 0x08, 200]) + b"\0\0\0\x01" * 200 + b"\x07")

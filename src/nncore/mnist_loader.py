@@ -493,7 +493,13 @@ def _parse_idx(path: Path):
             f"{path}: {what}: header says {shape} of {dtype.name} = {expected} bytes of "
             f"data, file has {found}"
         )
-    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    try:
+        arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    except ValueError:  # no data, but its other dimensions overflow an array's size
+        raise DataError(
+            f"{path}: not a usable IDX file: the header's shape "
+            f"{' x '.join(map(str, dims))} is too large for an array"
+        ) from None
     return magic, arr.astype(dtype.newbyteorder("="))  # native order, writable copy
 
 
