@@ -160,6 +160,7 @@ cdef extern from "nncore_kernels.h":
         const void **rows
         Py_ssize_t n_rows, lines, mask, row, line
     int NNCORE_HAVE_KERNELS
+    int block_fetch
     int nncore_kernels_available() nogil
     void nncore_bcast_d(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, double alpha,
                         const double **rows, int by_q, const double *R,
@@ -526,6 +527,15 @@ cdef Py_ssize_t listed_forward_min = 5
 # Whether layer 1's weight gradient fetches the next rows where the forward
 # product lists them (see gradient_rows).
 cdef bint fetch_ahead = True
+
+
+def _set_block_fetch(bint on):
+    """Turn the fetching of the next column block of layer 1's weight
+    gradient (nncore_gradient_tiles) on or off (benchmarks: the values are
+    the same).  Returns the value it replaces."""
+    global block_fetch
+    before, block_fetch = block_fetch, on
+    return bool(before)
 
 
 def _set_fetch_ahead(bint on):

@@ -161,6 +161,23 @@ def test_fetching_the_next_rows_changes_no_value(dtype, mbs, threads):
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mbs,threads", [(40, 1), (200, 1), (300, 2), (40, 2)])
+def test_fetching_the_next_column_block_changes_no_value(dtype, mbs, threads):
+    # the tiles of layer 1's weight gradient fetch the next block of 4
+    # vectors' rows of C (300 neurons: 5 or 10 blocks): bit for bit the same
+    X, Y, theta, order = sparse_problem(dtype, sizes=FORWARD[1])
+    runs = []
+    for on in (False, True):
+        before = _core._set_block_fetch(on)
+        try:
+            runs.append(epoch(True, theta, X, Y, order, mbs, threads, FORWARD[1]))
+        finally:
+            _core._set_block_fetch(before)
+    assert not np.array_equal(runs[0], theta)
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("where", ["weight", "tile's weight", "input"])
 def test_the_forward_product_over_listed_inputs_meets_infinities(threads, where, tiles):
