@@ -1132,7 +1132,8 @@ def _techniques_legend(results: Mapping) -> list:
 KERNELS_TEXT = {
     "avx512": "its own AVX-512 kernels where they measured faster (most of the first "
               "layer's products, leaving out the inputs zero in every example of a tile "
-              "of 4-10 or of a mini-batch; small mini-batches), BLAS for the rest",
+              "of 4-10 (one thread: the examples regrouped into tiles that share their "
+              "inputs) or of a mini-batch; small mini-batches), BLAS for the rest",
     "blas": "all through BLAS (this CPU lacks AVX-512)",
 }
 

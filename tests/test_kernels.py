@@ -249,6 +249,89 @@ def test_sparse_listing_of_a_pair(P, share, dtype, seed):
         _core.list_pair(a, b[:-1])
 
 
+def _greedy_groups(X, window, height=4):
+    """nncore_group_rows written plainly: in each window, a tile starts with
+    the first row left and adds, height - 1 times, the first of the rows
+    left that adds the fewest inputs (not zero, or NaN) to its union."""
+    support = (X != 0) | np.isnan(X)
+    order = []
+    for w0 in range(0, len(X), window):
+        left = list(range(w0, min(w0 + window, len(X))))
+        while left:
+            tile = [left.pop(0)]
+            union = support[tile[0]].copy()
+            while len(tile) < height and left:
+                adds = [np.count_nonzero(support[i] & ~union) for i in left]
+                tile.append(left.pop(int(np.argmin(adds))))
+                union |= support[tile[-1]]
+            order += tile
+    return np.array(order)
+
+
+@needs_own
+@settings(max_examples=150, deadline=None)
+@given(m=st.integers(1, 140), P=st.integers(1, 1024), share=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+       window=st.sampled_from([1, 4, 9, 63, 100, 1000]),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
+def test_rows_grouped_into_tiles_of_similar_inputs(m, P, share, window, dtype, seed):
+    """The order one thread takes a mini-batch's rows in for layer 1's
+    tiles: the greedy grouping exactly (NaN counts as an input, -0.0 does
+    not), a permutation that keeps each window's rows in it; rows with no
+    zero keep their order."""
+    rng = np.random.default_rng(seed)
+    # rows of a few kinds, each kind's inputs in a band of its own
+    kind = rng.integers(0, 4, m)
+    band = (np.arange(P)[None, :] * 4 // P) == kind[:, None]
+    X = np.where(band & (rng.random((m, P)) < 0.7) | (rng.random((m, P)) < share),
+                 rng.random((m, P)) + 0.1, 0.0)
+    X[rng.integers(0, m), rng.integers(0, P)] = np.nan
+    X[rng.integers(0, m), rng.integers(0, P)] = -0.0
+    X = X.astype(dtype)
+    perm = _core.group_order(X, window)
+    np.testing.assert_array_equal(perm, _greedy_groups(X, max(window, 4)))
+    for w0 in range(0, m, max(window, 4)):
+        part = perm[w0:w0 + max(window, 4)]
+        np.testing.assert_array_equal(np.sort(part), np.arange(w0, w0 + len(part)))
+    dense = _core.group_order(np.ones((m, P), dtype), window)
+    np.testing.assert_array_equal(dense, np.arange(m))
+
+
+def test_grouping_rejects_what_it_cannot_take():
+    if not HAVE_OWN:
+        with pytest.raises(RuntimeError, match="lacks AVX-512"):
+            _core.group_order(np.ones((4, 8)), 4)
+        return
+    with pytest.raises(ValueError, match="1 to 1024 columns"):
+        _core.group_order(np.ones((4, 1025)), 4)
+    with pytest.raises(ValueError, match="at least one row"):
+        _core.group_order(np.ones((0, 8)), 4)
+    with pytest.raises(ValueError, match="at least 1 row"):
+        _core.group_order(np.ones((4, 8)), 0)
+
+
+@needs_own
+def test_grouping_shortens_the_tiles_lists_on_mnist(mnist_path):
+    """On MNIST the tiles of 4 images sum over fewer inputs grouped (257 on
+    average in mini-batches of 100) than in the shuffled order (307)."""
+    import gzip
+    import pickle
+
+    with gzip.open(mnist_path) as f:
+        train = pickle.load(f, encoding="latin1")[0][0][:3000]
+    order = np.random.default_rng(0).permutation(len(train))
+
+    def mean_union(rows):
+        return np.mean([np.count_nonzero((rows[i:i + 4] != 0).any(axis=0))
+                        for i in range(0, len(rows), 4)])
+
+    plain, grouped = [], []
+    for k in range(0, len(train), 100):
+        batch = np.ascontiguousarray(train[order[k:k + 100]])
+        plain.append(mean_union(batch))
+        grouped.append(mean_union(batch[_core.group_order(batch, 100)]))
+    assert np.mean(grouped) < 0.9 * np.mean(plain)
+
+
 @needs_own
 @settings(max_examples=100, deadline=None)
 @given(m=st.integers(1, 16), n=st.integers(1, 70),

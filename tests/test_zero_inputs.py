@@ -305,6 +305,35 @@ def test_chunks_of_any_size_give_the_same_weights(threads):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mbs,w1_max,kw", [
+    (40, None, {}), (200, None, {}), (300, -1, {}), (300, -1, dict(mu=0.9, l1=1.0)),
+    (40, None, dict(dropout=0.3, seed=3)), (100, None, dict(mu=0.5, nesterov=True)),
+    (33, None, dict(total=N - 7))])
+def test_rows_regrouped_for_the_tiles_give_the_same_weights(dtype, mbs, w1_max, kw):
+    # one thread takes a mini-batch's rows in an order whose tiles of 4 sum
+    # fewer zeros, in windows of 100 (passed whole: 40, 300 with chunks
+    # off) or of its chunks (200): the same examples, so the same weights
+    # up to the order of the gradient's terms; the caller's order untouched
+    X, Y, theta, order = sparse_problem(dtype, sizes=FORWARD[1])
+    keep = order.copy()
+    runs = []
+    for on in (False, True):
+        was = _core._set_group_rows(on)
+        before = _core._set_chunk_w1_max(-1)
+        _core._set_chunk_w1_max(before if w1_max is None else w1_max)
+        try:
+            runs.append(epoch(True, theta, X, Y, order, mbs, 1, FORWARD[1], **dict(kw)))
+        finally:
+            _core._set_group_rows(was)
+            _core._set_chunk_w1_max(before)
+    np.testing.assert_array_equal(order, keep)
+    assert not np.array_equal(runs[0], theta)
+    assert not np.array_equal(runs[0], runs[1])   # (the terms were summed otherwise)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert np.max(np.abs(runs[1] - runs[0])) <= tol * np.max(np.abs(runs[0]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_dense_rows_then_sparse_ones(dtype, threads):
     # the tiles' lists are left for a few mini-batches after they were too
