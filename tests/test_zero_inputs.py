@@ -146,34 +146,22 @@ def test_the_forward_product_over_listed_inputs_gives_the_dense_weights(
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mbs,threads", [(40, 1), (200, 1), (300, 2), (40, 2)])
-def test_fetching_the_next_rows_changes_no_value(dtype, mbs, threads):
+@pytest.mark.parametrize("what", ["next rows", "next column block"])
+def test_fetching_ahead_changes_no_value(dtype, mbs, threads, what):
     # the weight gradient fetches the next mini-batch's (or chunk's) rows
-    # for the listed forward product: prefetches only, bit for bit the same
-    X, Y, theta, order = sparse_problem(dtype, sizes=FORWARD[0])
+    # for the listed forward product, and its tiles the next block of 4
+    # vectors' rows of C (300 neurons: 5 or 10 blocks): prefetches only,
+    # bit for bit the same
+    sizes = FORWARD[0] if what == "next rows" else FORWARD[1]
+    toggle = _core._set_fetch_ahead if what == "next rows" else _core._set_block_fetch
+    X, Y, theta, order = sparse_problem(dtype, sizes=sizes)
     runs = []
     for on in (False, True):
-        _core._set_fetch_ahead(on)
+        toggle(on)
         try:
-            runs.append(epoch(True, theta, X, Y, order, mbs, threads, FORWARD[0]))
+            runs.append(epoch(True, theta, X, Y, order, mbs, threads, sizes))
         finally:
-            _core._set_fetch_ahead(True)
-    assert not np.array_equal(runs[0], theta)
-    np.testing.assert_array_equal(runs[0], runs[1])
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("mbs,threads", [(40, 1), (200, 1), (300, 2), (40, 2)])
-def test_fetching_the_next_column_block_changes_no_value(dtype, mbs, threads):
-    # the tiles of layer 1's weight gradient fetch the next block of 4
-    # vectors' rows of C (300 neurons: 5 or 10 blocks): bit for bit the same
-    X, Y, theta, order = sparse_problem(dtype, sizes=FORWARD[1])
-    runs = []
-    for on in (False, True):
-        before = _core._set_block_fetch(on)
-        try:
-            runs.append(epoch(True, theta, X, Y, order, mbs, threads, FORWARD[1]))
-        finally:
-            _core._set_block_fetch(before)
+            toggle(True)
     assert not np.array_equal(runs[0], theta)
     np.testing.assert_array_equal(runs[0], runs[1])
 
