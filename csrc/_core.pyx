@@ -180,6 +180,7 @@ cdef extern from "nncore_kernels.h":
                                   int *idx, float *xa, float *xb) nogil
     Py_ssize_t nncore_listed_tiles(Py_ssize_t M, Py_ssize_t N, int lanes) nogil
     Py_ssize_t nncore_group_words(Py_ssize_t P) nogil
+    int nncore_group_vp
     void nncore_group_rows_d(Py_ssize_t m, Py_ssize_t P, const double **rows, int h,
                              Py_ssize_t window, int *perm, uint64_t *bits) nogil
     void nncore_group_rows_s(Py_ssize_t m, Py_ssize_t P, const float **rows, int h,
@@ -1175,6 +1176,13 @@ def group_order(const floating[:, ::1] X, Py_ssize_t window):
         else:
             nncore_group_rows_d(m, P, rows, LISTED_ROWS, window, &perm[0], bits)
     return perm_arr
+
+
+def _set_group_scalar(bint on):
+    """Whether the grouping counts inputs with scalar population counts even
+    where the CPU has AVX-512's vector one (tests: the same order)."""
+    global nncore_group_vp
+    nncore_group_vp = 0 if on else -1
 
 
 def _two_thread_split(sizes, Py_ssize_t mbs, bint single, bint plain, double l1=0.0):

@@ -737,14 +737,19 @@ __attribute__((target(TGT))) static void nncore_group_rows_##SFX##_##V(         
         }                                                                        \
     }                                                                            \
 }
+/* Whether the grouping counts with AVX-512's vector population count:
+   -1 until the first call asks the CPU; 0 takes the scalar count (tests). */
+static int nncore_group_vp = -1;
+
 #define NNCORE_GROUP_ROWS(T, MASK, SFX, LANES, PS)                               \
 NNCORE_GROUP_ROWS_V(T, MASK, SFX, LANES, PS, vp, "avx512f,avx512vpopcntdq")      \
 NNCORE_GROUP_ROWS_V(T, MASK, SFX, LANES, PS, sc, "avx512f,popcnt")               \
 static void nncore_group_rows_##SFX(ptrdiff_t m, ptrdiff_t P, const T *const *rows, \
         int h, ptrdiff_t window, int *perm, uint64_t *bits) {                    \
-    static int vp = -1;                                                          \
-    if (vp < 0) vp = __builtin_cpu_supports("avx512vpopcntdq");                  \
-    if (vp) nncore_group_rows_##SFX##_vp(m, P, rows, h, window, perm, bits);     \
+    if (nncore_group_vp < 0)                                                     \
+        nncore_group_vp = __builtin_cpu_supports("avx512vpopcntdq");             \
+    if (nncore_group_vp)                                                         \
+        nncore_group_rows_##SFX##_vp(m, P, rows, h, window, perm, bits);         \
     else nncore_group_rows_##SFX##_sc(m, P, rows, h, window, perm, bits);        \
 }
 
@@ -1364,6 +1369,7 @@ static int nncore_all_finite_d(const double *x, ptrdiff_t n) {
     (void) x; (void) n;
     return 0;
 }
+static int nncore_group_vp = 0;
 static ptrdiff_t nncore_group_words(ptrdiff_t P) { (void) P; return 16; }
 static void nncore_group_rows_d(ptrdiff_t m, ptrdiff_t P, const double *const *rows, int h,
         ptrdiff_t window, int *perm, uint64_t *bits) {

@@ -271,13 +271,14 @@ def _greedy_groups(X, window, height=4):
 @needs_own
 @settings(max_examples=150, deadline=None)
 @given(m=st.integers(1, 140), P=st.integers(1, 1024), share=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
-       window=st.sampled_from([1, 4, 9, 63, 100, 1000]),
+       window=st.sampled_from([1, 4, 9, 63, 100, 1000]), scalar=st.booleans(),
        dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
-def test_rows_grouped_into_tiles_of_similar_inputs(m, P, share, window, dtype, seed):
+def test_rows_grouped_into_tiles_of_similar_inputs(m, P, share, window, scalar, dtype, seed):
     """The order one thread takes a mini-batch's rows in for layer 1's
     tiles: the greedy grouping exactly (NaN counts as an input, -0.0 does
-    not), a permutation that keeps each window's rows in it; rows with no
-    zero keep their order."""
+    not), with the vector or the scalar population count, a permutation
+    that keeps each window's rows in it; rows with no zero keep their
+    order."""
     rng = np.random.default_rng(seed)
     # rows of a few kinds, each kind's inputs in a band of its own
     kind = rng.integers(0, 4, m)
@@ -287,7 +288,11 @@ def test_rows_grouped_into_tiles_of_similar_inputs(m, P, share, window, dtype, s
     X[rng.integers(0, m), rng.integers(0, P)] = np.nan
     X[rng.integers(0, m), rng.integers(0, P)] = -0.0
     X = X.astype(dtype)
-    perm = _core.group_order(X, window)
+    _core._set_group_scalar(scalar)
+    try:
+        perm = _core.group_order(X, window)
+    finally:
+        _core._set_group_scalar(False)
     np.testing.assert_array_equal(perm, _greedy_groups(X, max(window, 4)))
     for w0 in range(0, m, max(window, 4)):
         part = perm[w0:w0 + max(window, 4)]
