@@ -158,9 +158,11 @@ cdef extern from *:
 cdef extern from "nncore_kernels.h":
     ctypedef struct nncore_fetch:
         const void **rows
-        Py_ssize_t n_rows, lines, mask, row, line
+        Py_ssize_t n_rows, lines, mask, row, line, per
+        int low
     int NNCORE_HAVE_KERNELS
     int block_fetch
+    int fetch_low
     int nncore_kernels_available() nogil
     void nncore_bcast_d(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, double alpha,
                         const double **rows, int by_q, const double *R,
@@ -541,6 +543,16 @@ def _set_block_fetch(bint on):
     the same).  Returns the value it replaces."""
     global block_fetch
     before, block_fetch = block_fetch, on
+    return bool(before)
+
+
+def _set_fetch_low(bint on):
+    """Turn on or off the fetching into L2, as many lines a step as it
+    takes, of the rows that products of one column block fetch ahead (see
+    nncore_fetch_plan; benchmarks: the values are the same).  Returns the
+    value it replaces."""
+    global fetch_low
+    before, fetch_low = fetch_low, on
     return bool(before)
 
 

@@ -38,8 +38,33 @@
    start); row and line are the cursor. */
 typedef struct {
     const void *const *rows;
-    ptrdiff_t n_rows, lines, mask, row, line;
+    ptrdiff_t n_rows, lines, mask, row, line, per;
+    int low;
 } nncore_fetch;
+
+/* Where a product's C is one column block (N within 4 vectors: 784-30-10's
+   layer 1), its steps are short and fewer than the lines of the rows to
+   fetch: one line a step fetched 60 % of a chunk's rows (784-30-10, mini-
+   batch 1000, float64), and more lines a step into L1 took the epoch 1.10-
+   1.13x the time, the lines evicting the C rows the tiles work on.  There
+   the lines are fetched into L2 only (prefetcht2), as many a step as it
+   takes to fetch them all (per): 784-30-10 at mini-batch 1000 0.95-0.96x,
+   at 100 0.92-0.98x (epochs alternated in one process); wider, into L2
+   took 784-100-10 at 1000 in float64 1.05x and 784-800-10 at 100 1.03x,
+   so they keep the fetch of one line a step into L1.  fetch_low turns it
+   off (benchmarks). */
+static int fetch_low = 1;
+
+static inline ptrdiff_t nncore_fetch_plan(nncore_fetch *f, ptrdiff_t steps,
+                                          int one_block) {
+    ptrdiff_t total = f->n_rows * f->lines;
+    f->row = f->line = 0;
+    for (f->mask = 0; total > 0 && 2 * (f->mask + 1) * total <= steps;)
+        f->mask = 2 * f->mask + 1;
+    f->low = one_block && fetch_low;
+    f->per = f->low && steps > 0 && total > steps ? (total + steps - 1) / steps : 1;
+    return f->mask;
+}
 
 /* Lines of a column block of C's rows (a row every `stride` bytes from
    base, `lines` lines each) to fetch while the block before it runs (see
@@ -59,9 +84,13 @@ static inline void nncore_block_fetch_line(nncore_block_fetch *f) {
 }
 
 static inline void nncore_fetch_line(nncore_fetch *f) {
-    if (f->row < f->n_rows) {
-        __builtin_prefetch((const char *) ((size_t) f->rows[f->row] & ~(size_t) 63)
-                           + 64 * f->line, 0, 3);
+    for (ptrdiff_t k = 0; k < f->per && f->row < f->n_rows; k++) {
+        const char *a = (const char *) ((size_t) f->rows[f->row] & ~(size_t) 63)
+                        + 64 * f->line;
+        if (f->low)
+            __builtin_prefetch(a, 0, 1);
+        else
+            __builtin_prefetch(a, 0, 3);
         if (++f->line == f->lines) { f->line = 0; f->row++; }
     }
 }
@@ -254,15 +283,13 @@ NNCORE_TARGET static void nncore_bcast_##SFX(ptrdiff_t P, ptrdiff_t Q,          
     if (P <= 0 || N <= 0) return;                                                \
     if (fetch && !by_q) fetch = 0;                                               \
     if (fetch) {  /* spread the lines evenly over the tiles' steps of q */      \
-        ptrdiff_t steps = 0, total = fetch->n_rows * fetch->lines;               \
+        ptrdiff_t steps = 0;                                                     \
         for (n0 = 0; n0 < N; n0 += 4 * LANES) {                                  \
             ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;              \
             int nv = (int) ((nn + LANES - 1) / LANES);                           \
             steps += (P + NNCORE_ROWS_BY(nv, 1) - 1) / NNCORE_ROWS_BY(nv, 1) * Q; \
         }                                                                        \
-        fetch->row = fetch->line = 0;                                            \
-        for (fetch->mask = 0; total > 0 && 2 * (fetch->mask + 1) * total <= steps;) \
-            fetch->mask = 2 * fetch->mask + 1;                                   \
+        nncore_fetch_plan(fetch, steps, N <= 4 * LANES);                         \
     }                                                                            \
     if (Q <= 0) {  /* an empty sum: C = beta C */                               \
         for (p0 = 0; p0 < P; p0++) {                                             \
@@ -572,12 +599,10 @@ NNCORE_TARGET static void nncore_gradient_tiles_##SFX(ptrdiff_t M, ptrdiff_t P, 
     if (P <= 0 || N <= 0) return;                                                \
     height = M > 0 ? (M + ntiles - 1) / ntiles : 1;                              \
     if (fetch) {  /* spread the lines over the tiles' steps */                  \
-        ptrdiff_t steps = 0, total = fetch->n_rows * fetch->lines;               \
+        ptrdiff_t steps = 0;                                                     \
         for (t = 0; t < ntiles; t++) steps += counts[t];                         \
         steps *= (N + 4 * LANES - 1) / (4 * LANES);                              \
-        fetch->row = fetch->line = 0;                                            \
-        for (f_mask = 0; total > 0 && 2 * (f_mask + 1) * total <= steps;)        \
-            f_mask = 2 * f_mask + 1;                                             \
+        f_mask = nncore_fetch_plan(fetch, steps, N <= 4 * LANES);                \
     }                                                                            \
     for (n0 = 0; n0 < N; n0 += 4 * LANES) {                                      \
         ptrdiff_t nn = N - n0 < 4 * LANES ? N - n0 : 4 * LANES;                  \

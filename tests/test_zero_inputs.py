@@ -146,14 +146,16 @@ def test_the_forward_product_over_listed_inputs_gives_the_dense_weights(
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mbs,threads", [(40, 1), (200, 1), (300, 2), (40, 2)])
-@pytest.mark.parametrize("what", ["next rows", "next column block"])
+@pytest.mark.parametrize("what", ["next rows", "next column block", "into L2"])
 def test_fetching_ahead_changes_no_value(dtype, mbs, threads, what):
     # the weight gradient fetches the next mini-batch's (or chunk's) rows
-    # for the listed forward product, and its tiles the next block of 4
+    # for the listed forward product (into L2, several lines a step, where
+    # C is one column block: 24 neurons), and its tiles the next block of 4
     # vectors' rows of C (300 neurons: 5 or 10 blocks): prefetches only,
     # bit for bit the same
-    sizes = FORWARD[0] if what == "next rows" else FORWARD[1]
-    toggle = _core._set_fetch_ahead if what == "next rows" else _core._set_block_fetch
+    sizes, toggle = {"next rows": (FORWARD[0], _core._set_fetch_ahead),
+                     "next column block": (FORWARD[1], _core._set_block_fetch),
+                     "into L2": (SIZES, _core._set_fetch_low)}[what]
     X, Y, theta, order = sparse_problem(dtype, sizes=sizes)
     runs = []
     for on in (False, True):
