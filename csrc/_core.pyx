@@ -163,6 +163,7 @@ cdef extern from "nncore_kernels.h":
     int NNCORE_HAVE_KERNELS
     int block_fetch
     int fetch_low
+    int wide_groups
     int nncore_kernels_available() nogil
     void nncore_bcast_d(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, double alpha,
                         const double **rows, int by_q, const double *R,
@@ -543,6 +544,15 @@ def _set_block_fetch(bint on):
     the same).  Returns the value it replaces."""
     global block_fetch
     before, block_fetch = block_fetch, on
+    return bool(before)
+
+
+def _set_wide_groups(bint on):
+    """Turn on or off the fused step's groups of columns on wide rows at
+    mini-batch 1 (see NNCORE_SF_GROUP; benchmarks: the values are the
+    same).  Returns the value it replaces."""
+    global wide_groups
+    before, wide_groups = wide_groups, on
     return bool(before)
 
 

@@ -55,6 +55,10 @@ typedef struct {
    off (benchmarks). */
 static int fetch_low = 1;
 
+/* Whether the fused step of a mini-batch of one takes wide rows of W in
+   groups of columns (see NNCORE_SF_GROUP; benchmarks). */
+static int wide_groups = 1;
+
 static inline ptrdiff_t nncore_fetch_plan(nncore_fetch *f, ptrdiff_t steps,
                                           int one_block) {
     ptrdiff_t total = f->n_rows * f->lines;
@@ -1092,8 +1096,12 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
    multiply-adds into Z, each row waiting on the last.  Instead the K = 1..4
    columns of vectors go down the rows together, K chains side by side;
    every value takes the same operations in the same order as before.
-   (On wide rows, 784-800-10 at mini-batch 1, groups of 4 took 1.2-1.3x the
-   epoch's time: there the column passes stay.)  Each row's loads are issued
+   Wider rows, at M = 1, go in groups of 4 vectors too where a row of W
+   takes at most 4 KB (wide_groups): the epoch at mini-batch 1 took 0.87x
+   the time at 784-100-10 in float64, 0.88x in float32, and 0.86x at
+   784-800-10 in float32.  Rows of 6.4 KB, 784-800-10's in float64, whose
+   steps stream W from L3, keep the column passes (groups there: 1.05x).
+   Each row's loads are issued
    before the previous row's stores: consecutive rows share cache lines,
    and a load from a line a masked store has just written waits for it (in
    that order the grouping was slower than the column passes).  The sparse
@@ -1181,7 +1189,8 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
         ptrdiff_t pn = P - p0 < pb ? P - p0 : pb;                                \
         /* the next block's lines, in the order they lie */                     \
         ptrdiff_t f_row = p0 + pb, f_col = 0;                                    \
-        if (M <= 2 && ncols <= 4) {                                              \
+        if ((M <= 2 && ncols <= 4)                                               \
+            || (M == 1 && wide_groups && N * (ptrdiff_t) sizeof(T) <= 4096)) {   \
             const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
             const int *wr = IDX ? rowidx + p0 : (const int *) 0;                    \
             for (ptrdiff_t j = 0; j < ncols; ) {                                 \

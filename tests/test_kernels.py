@@ -192,6 +192,39 @@ def test_step_forward_matches_numpy(P, N, m, dtype, rule, seed):
 
 @needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("P,N", [(200, 40), (200, 100), (784, 500)])
+@pytest.mark.parametrize("rule", ["plain", "momentum", "listed rows"])
+def test_step_forward_in_groups_of_columns_changes_no_value(P, N, dtype, rule):
+    """At mini-batch 1, rows of W wider than 4 vectors go down in groups of
+    4 columns (784 by 500: in blocks of rows, the next fetched meanwhile):
+    the same operations in the same order as the passes column by column,
+    bit for bit."""
+    rng = np.random.default_rng(P + N)
+    XT, XTn = (rng.standard_normal((P, 1)).astype(dtype) for _ in range(2))
+    D = rng.standard_normal((1, N)).astype(dtype)
+    W0, V0 = (rng.standard_normal((P, N)).astype(dtype) for _ in range(2))
+    rows = np.flatnonzero(rng.random(P) < 0.4).astype(np.intc)
+    out = []
+    for on in (False, True):
+        W, Z, V = W0.copy(), np.full((1, N), np.nan, dtype=dtype), V0.copy()
+        before = _core._set_wide_groups(on)
+        try:
+            if rule == "plain":
+                _core.step_forward(-0.3, XT, D, 0.99, XTn, W, Z)
+            elif rule == "momentum":
+                _core.step_forward(-0.3, XT, D, 0.99, XTn, W, Z, V, 0.7)
+            else:
+                _core.step_forward(-0.3, XT, D, 1.0, XTn, W, Z, rows=rows)
+        finally:
+            _core._set_wide_groups(before)
+        out.append((W, Z, V))
+    assert not np.array_equal(out[0][0], W0)
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("P,N,m,share", [(40, 24, 1, 0.3), (97, 70, 3, 0.5), (784, 300, 10, 0.6),
                                          (784, 600, 1, 0.3), (50, 17, 12, 1.0), (30, 9, 2, 0.0)])
 def test_step_forward_over_listed_rows(P, N, m, share, dtype):
