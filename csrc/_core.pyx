@@ -1912,6 +1912,216 @@ cdef bint sparse_step(Py_ssize_t P, Py_ssize_t n1, Py_ssize_t m, const floating 
     return finite
 
 
+# At mini-batch 1 the sparse steps touch about 230 rows of layer 1's weights
+# per example (its inputs not zero in one image or the next), each read,
+# written and summed over once.  Where W1 lies beyond the L2 (784-800-10:
+# 5 MB in float64) that traffic is the epoch's time.  Blocks of B examples
+# take it down: the steps of a block's B examples go into W1 in one pass,
+# which also computes the next block's B products with the new W1, over
+# the rows not zero in one of the 2B images (about 360 of 784 at B = 4,
+# 90 a step).  The products of the block's later examples are then
+# brought up to date before they are used, with the steps the block has
+# taken since, all known by then: with W' = beta W - eta d x^T a step,
+#     W_(k+j) x_(k+j) = beta^j W_k x_(k+j)
+#                       - eta sum_(i<j) beta^(j-1-i) (x_(k+i) . x_(k+j)) d_(k+i),
+# a sum of j vectors of n1 (the inputs' dot products from the packed
+# rows).  The layers above layer 1 step at every example, as before.  The
+# result is the example-by-example steps' up to rounding.
+cdef Py_ssize_t sparse_block = 4
+
+
+def _sparse_block():
+    """Examples per block of the sparse steps at mini-batch 1 (1: none)."""
+    return sparse_block
+
+
+def _set_sparse_block(Py_ssize_t examples):
+    """For tests and benchmarks: examples per block of the sparse steps at
+    mini-batch 1 (see blocked_steps); 1 steps them one by one."""
+    global sparse_block
+    if not 1 <= examples <= NNCORE_FUSE_MAX_C:
+        raise ValueError(f"examples must lie in [1, {NNCORE_FUSE_MAX_C}], got {examples}")
+    sparse_block = examples
+
+
+# Blocks pay where a row of W1 spans BLOCK_MIN_VECTORS vectors of 64 bytes
+# or more.  One thread, blocks of 4 against examples one by one (epochs
+# alternated in one process, median ratio): 784-800-10 (100 vectors a row
+# in float64, 50 in float32; W1 beyond the L2) 0.61x and 0.86x; 784-100-10
+# 0.92x (13 vectors, float64) and 1.00x (7, float32); 784-30-10 1.05x (4)
+# and 0.98x (2), where the products brought up to date and the packing
+# cost what the traffic saves.  Blocks of 6 and 8: 0.63x at 784-800-10 in
+# float64, 0.87x and 0.91x in float32.
+cdef Py_ssize_t BLOCK_MIN_VECTORS = 8
+
+
+def _set_block_min_vectors(Py_ssize_t vectors):
+    """For tests and benchmarks: the vectors of 64 bytes a row of W1 must
+    span for mini-batch 1's sparse steps to go in blocks (0: any).
+    Returns the value it replaces."""
+    global BLOCK_MIN_VECTORS
+    before, BLOCK_MIN_VECTORS = BLOCK_MIN_VECTORS, vectors
+    return before
+
+
+cdef inline Py_ssize_t block_suits(bint sparse, Py_ssize_t mbs, bint use_dropout,
+                                   Py_ssize_t total, Py_ssize_t row_bytes) noexcept nogil:
+    """Examples per block for blocked_steps (1: step one by one): the sparse
+    steps of mini-batch 1 without dropout, over at least two blocks, where
+    a row of W1 (row_bytes) is wide enough (see above)."""
+    if sparse and mbs == 1 and not use_dropout and sparse_block > 1 \
+            and total >= 2 * sparse_block and (row_bytes + 63) // 64 >= BLOCK_MIN_VECTORS:
+        return sparse_block
+    return 1
+
+
+cdef inline void input_dots(const floating *XS, Py_ssize_t rows, Py_ssize_t B,
+                            floating *G) noexcept nogil:
+    """G (B x B) = XS^T XS: the dot products of XS's B columns (rows of B)."""
+    gemm(c'T', c'N', <int> B, <int> B, <int> rows, <floating> 1.0, XS, <int> B, XS,
+         <int> B, <floating> 0.0, G, <int> B)
+
+
+cdef void late_steps(floating *W1, Py_ssize_t ld, Py_ssize_t n_in, Py_ssize_t n1,
+                     const floating **urows, Py_ssize_t j, const floating *D,
+                     double eta, const double *powb, double *w_s) noexcept nogil:
+    """The steps of a block's first j examples (urows, deltas D) into W1 =
+    w_s V, one input at a time (when the block stops early)."""
+    cdef Py_ssize_t i, p, t
+    cdef floating c
+    cdef floating *w
+    for i in range(j):
+        c = <floating> (-eta / (w_s[0] * powb[i + 1]))
+        for p in range(n_in):
+            if urows[i][p] != 0:
+                w = W1 + p * ld
+                for t in range(n1):
+                    w[t] = w[t] + (c * urows[i][p]) * D[i * n1 + t]
+    w_s[0] = w_s[0] * powb[j]
+
+
+cdef Py_ssize_t blocked_steps(const Net *net, floating *theta, const floating *X,
+                              const floating *Yt, const Py_ssize_t *order,
+                              Py_ssize_t total, Py_ssize_t B, double eta, double beta,
+                              floating w_scale, floating **acts, floating *delta,
+                              floating *spare, floating *room, int *nz,
+                              const floating *zero_row, double *w_s, bint *finite,
+                              bint *sparse, bint watch_signals, PyObject *pending,
+                              unsigned fp_mode) noexcept nogil:
+    """Mini-batch-1 sparse steps (see sparse_suits) of the examples order[0..],
+    in blocks of B (see above), while a whole block is left; W1 = w_s V
+    (w_s = 1 on entry).  room: 4 B n1 + 2 B n0 values; nz: n0 ints;
+    zero_row: n0 zeros.  Returns the examples stepped.  Stops early, with
+    every step taken so far in W1, where the output delta is not finite
+    (finite = False), where a block's products are not (sparse = False:
+    the caller recomputes them from W1, densely) or where a signal is
+    pending (its exception appended to the list `pending`)."""
+    cdef Py_ssize_t n_in = net.sizes[0], n1 = net.sizes[1], ld = net.ld1
+    cdef Py_ssize_t L = net.n_layers, n_out = net.sizes[L - 1]
+    cdef floating *W1 = theta + net.w_off[0]
+    cdef floating *b1 = theta + net.b_off[0]
+    cdef floating *Yc = room
+    cdef floating *Yn = room + B * n1
+    cdef floating *D = room + 2 * B * n1
+    cdef floating *DS = room + 3 * B * n1
+    cdef floating *XS = room + 4 * B * n1
+    cdef floating *XSn = XS + B * n_in
+    cdef floating *swap
+    cdef floating *z = acts[1]
+    cdef floating *d1
+    cdef const floating *urows[2 * NNCORE_FUSE_MAX_C]
+    cdef const floating *ahead[NNCORE_FUSE_MAX_C]
+    cdef floating G[NNCORE_FUSE_MAX_C * NNCORE_FUSE_MAX_C]
+    cdef double powb[NNCORE_FUSE_MAX_C + 1]
+    cdef floating coef[2]
+    cdef floating step = <floating> eta
+    cdef floating c
+    cdef Py_ssize_t k = 0, i, j, t, count, n_next, n_ahead
+    cdef bint stop = False
+    powb[0] = 1
+    for j in range(B):
+        powb[j + 1] = powb[j] * beta
+    # the first block's products, from W1 itself
+    pack_inputs(XS, X, order, B, n_in, n_in)
+    bcast(B, n_in, n1, <floating> 1.0, XS, 1, B, W1, ld, <floating> 0.0, Yc, n1)
+    if not finite_values(Yc, B * n1):   # (an input not finite: the dense steps)
+        sparse[0] = False
+        return 0
+    input_dots(XS, n_in, B, G)
+    while k + B <= total:
+        for j in range(B):
+            # this example's sums: the block's first product, brought up to date
+            c = <floating> powb[j]
+            for t in range(n1):
+                z[t] = c * Yc[j * n1 + t]
+            for i in range(j):
+                c = <floating> (-eta * powb[j - 1 - i] * G[i * B + j])
+                if c != 0:
+                    for t in range(n1):
+                        z[t] = z[t] + c * D[i * n1 + t]
+            activate(z, b1, 1, n1, net.hidden, <floating *> NULL)
+            forward(net, theta, z, 1, acts, NULL, NULL, NULL, 2)
+            output_delta(net, delta, acts[L - 1], Yt, &order[k + j], 1)
+            if k + j + 1 < total:
+                prefetch_targets(Yt, &order[k + j + 1], 1, n_out)
+            if not all_finite(delta, n_out):
+                for i in range(j):
+                    urows[i] = X + order[k + i] * n_in
+                late_steps(W1, ld, n_in, n1, urows, j, D, eta, powb, w_s)
+                finite[0] = False
+                return k + j
+            d1 = backward(net, theta, NULL, 1, acts, delta, spare, NULL, w_scale, 0, step,
+                          NULL, False, 2)
+            bias_step(b1, d1, 1, n1, n1, step)
+            memcpy(D + j * n1, d1, n1 * sizeof(floating))
+        # the block's steps, and the next block's products (zero rows past
+        # the end), in one pass over the rows not zero in one of them
+        n_next = min(B, total - k - B)
+        n_ahead = max(0, min(B, total - k - 2 * B))
+        for i in range(B):
+            urows[i] = X + order[k + i] * n_in
+            urows[B + i] = X + order[k + B + i] * n_in if i < n_next else zero_row
+        for i in range(n_ahead):
+            ahead[i] = X + order[k + 2 * B + i] * n_in
+        count = nonzero_inputs(urows, 2 * B, n_in, nz)
+        pack_listed(XS, XSn, urows, B, nz, count)
+        for j in range(B):
+            c = <floating> (-eta / (w_s[0] * powb[j + 1]))
+            for t in range(n1):
+                DS[j * n1 + t] = c * D[j * n1 + t]
+        w_s[0] = w_s[0] * powb[B]
+        coef[0] = 1
+        coef[1] = 1
+        step_forward1(n_in, n1, B, XS, DS, coef, XSn, W1, NULL, ld, Yn, ahead, n_ahead,
+                      nz, count)
+        k += B
+        if n_next < B:
+            return k
+        scale_weights(Yn, B, n1, n1, <floating> w_s[0])
+        if not finite_values(Yn, B * n1):
+            sparse[0] = False
+            return k
+        if w_s[0] < SPARSE_RESCALE_BELOW:
+            scale_weights(W1, n_in, n1, ld, <floating> w_s[0])
+            w_s[0] = 1
+        input_dots(XSn, count, B, G)
+        swap = Yc
+        Yc = Yn
+        Yn = swap
+        if watch_signals and k // SIGNAL_EVERY != (k - B) // SIGNAL_EVERY:
+            nncore_restore_fp(fp_mode)
+            with gil:
+                try:
+                    PyErr_CheckSignals()
+                except BaseException as e:
+                    (<list> pending).append(e)
+                    stop = True
+            nncore_flush_subnormals()
+            if stop:
+                return k
+    return k
+
+
 cdef void working_copy(const Net *net, floating *theta, floating *work,
                        bint into) noexcept nogil:
     """Copy parameters (or velocities) between network2's layout (theta)
@@ -2749,7 +2959,8 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     weighted inputs, in one pass over the weights (the same result up to
     rounding); without momentum, that pass leaves out the inputs that are
     zero in both mini-batches, the weight decay held in a scalar meanwhile
-    (see sparse_suits).
+    (see sparse_suits); at mini-batch 1 on wide layers, in blocks of
+    examples (see blocked_steps).
 
     threads=2 splits every mini-batch of two or more examples between two
     threads (each runs the passes of half its rows; the parameter update is
@@ -2903,6 +3114,15 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
     grouping.rows = <const void **> <size_t> grows_arr.ctypes.data
     cdef Grouping *chunk_grouping
     cdef const Py_ssize_t *ok
+    # mini-batch 1's sparse steps in blocks (blocked_steps)
+    cdef Py_ssize_t n_block = block_suits(sparse, mbs, use_dropout, total,
+                                               n1 * sizeof(floating))
+    cdef Py_ssize_t b_room = n_block if n_block > 1 else 0
+    cdef floating[::1] block_room = np.empty(4 * b_room * n1 + 2 * b_room * n_in + 1,
+                                             dtype=dtype)
+    cdef floating[::1] block_zero = np.zeros(n_in if b_room else 1, dtype=dtype)
+    cdef int[::1] block_nz = np.empty(n_in if b_room else 1, dtype=np.intc)
+    block_pending = []
     cdef bint finite = True
     cdef bint watch_signals = threading.current_thread() is threading.main_thread()
     cdef object pending = None
@@ -2924,7 +3144,20 @@ def sgd_epoch(floating[::1] theta, sizes, const floating[:, ::1] X,
             sparse = False   # (the dense sums take the NaN where they meet it)
         k = 0
         batch = batch_offset
-        while k < total:
+        if n_block > 1 and sparse:
+            k = blocked_steps(&net, &theta[0], &X[0, 0], &Y[0, 0], &order[0], total,
+                              n_block, eta, beta, w_scale, acts, delta, spare,
+                              &block_room[0], &block_nz[0], &block_zero[0], &w_s,
+                              &finite, &sparse, watch_signals, <PyObject *> block_pending,
+                              fp_mode)
+            batch += k
+            if w_s != 1:
+                scale_weights(W1, n_in, n1, net.ld1, <floating> w_s)
+                w_s = 1
+            with gil:
+                if block_pending:
+                    pending = block_pending[0]
+        while k < total and finite and pending is None:
             m = min(mbs, total - k)
             step = <floating> (eta / m)
             if use_dropout:

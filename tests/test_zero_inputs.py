@@ -34,19 +34,28 @@ def sparse_problem(dtype, seed=0, sizes=SIZES):
             theta.astype(dtype), order)
 
 
-def epoch(skip, theta, X, Y, order, mbs, threads, sizes=SIZES, lmbda=5.0, **kw):
+def epoch(skip, theta, X, Y, order, mbs, threads, sizes=SIZES, lmbda=5.0, block=1,
+          returns=False, **kw):
+    """theta after an epoch (and sgd_epoch's return value if `returns`);
+    mini-batch 1's sparse steps one by one, or in blocks of `block` on
+    rows of any width."""
     theta = theta.copy()
     if kw.get("mu") or kw.get("nesterov"):
         kw["velocity"] = np.zeros_like(theta)
-    before = _core._skip_zeros()
+    before = _core._skip_zeros(), _core._sparse_block()
     _core._set_skip_zeros(skip)
+    _core._set_sparse_block(block)
+    vectors = _core._set_block_min_vectors(0)
     try:
         with threadpool_limits(1):
-            _core.sgd_epoch(theta, sizes, X, Y, order[: kw.pop("total", N)], mbs, 0.5,
-                            lmbda, N, _core.COST_CROSS_ENTROPY, threads=threads, **kw)
+            ret = _core.sgd_epoch(theta, sizes, X, Y, order[: kw.pop("total", N)], mbs,
+                                  0.5, lmbda, N, _core.COST_CROSS_ENTROPY,
+                                  threads=threads, **kw)
     finally:
-        _core._set_skip_zeros(before)
-    return theta
+        _core._set_skip_zeros(before[0])
+        _core._set_sparse_block(before[1])
+        _core._set_block_min_vectors(vectors)
+    return (theta, ret) if returns else theta
 
 
 # (mini-batch, threads, options): one thread with the rows read in place
@@ -269,6 +278,124 @@ def test_sparse_fused_steps_meet_infinities_as_the_dense_ones(threads, where):
         np.testing.assert_array_equal(sparse[~finite], dense[~finite])   # NaN, +-inf
         scale = 0 if lmbda == 0 else 1e-13 * np.max(np.abs(dense[finite]))
         assert np.max(np.abs(sparse[finite] - dense[finite])) <= scale
+
+
+# At mini-batch 1, on rows of W1 of 8 vectors or more, one thread takes
+# the sparse steps in blocks: one pass steps a block's examples into W1 and
+# computes the next block's products, which are brought up to date with
+# the block's own steps before each is used.  The steps one by one's
+# weights up to rounding, at any block size, the epoch's last examples
+# fewer than a block or two.
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("block", [2, 4, 12])
+@pytest.mark.parametrize("total", [120, 123, 31])
+def test_blocks_of_examples_give_the_steps_one_by_one(dtype, block, total):
+    X, Y, theta, order = sparse_problem(dtype, sizes=WIDE)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    for lmbda in (0.0, 5.0):
+        one = epoch(True, theta, X, Y, order, 1, 1, WIDE, lmbda, total=total)
+        dense = epoch(False, theta, X, Y, order, 1, 1, WIDE, lmbda, total=total)
+        blocked = epoch(True, theta, X, Y, order, 1, 1, WIDE, lmbda, block=block,
+                        total=total)
+        assert not np.array_equal(blocked, one)   # (the blocks' sums, in their order)
+        for ref in (one, dense):
+            assert np.max(np.abs(blocked - ref)) <= tol * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("sizes,blocked", [([96, 100, 5], True), ([96, 60, 5], True),
+                                           ([96, 56, 5], False), (SIZES, False)])
+def test_blocks_where_rows_span_8_vectors(sizes, blocked):
+    # the default rule: rows of 8 vectors of 64 bytes or more (60 and 100
+    # float64), not 7 (56) or 3 (24)
+    X, Y, theta, order = sparse_problem(np.float64, sizes=sizes)
+    one = epoch(True, theta, X, Y, order, 1, 1, sizes, total=120)
+    t = theta.copy()
+    with threadpool_limits(1):
+        _core.sgd_epoch(t, sizes, X, Y, order[:120], 1, 0.5, 5.0, N,
+                        _core.COST_CROSS_ENTROPY)
+    assert _core._sparse_block() == 4
+    assert np.array_equal(t, one) != blocked
+
+
+def test_blocks_rescale_a_fast_decay():
+    # beta = 0.7: s falls below 1/1024 every 20 steps, within blocks of 12
+    X, Y, theta, order = sparse_problem(np.float64, sizes=WIDE)
+    one = epoch(False, theta, X, Y, order, 1, 1, WIDE, 240.0, total=200)
+    for block in (4, 12):
+        blocked = epoch(True, theta, X, Y, order, 1, 1, WIDE, 240.0, block=block,
+                        total=200)
+        assert np.max(np.abs(blocked - one)) <= 1e-13 * np.max(np.abs(one))
+
+
+@pytest.mark.parametrize("block", [4, 12])
+def test_blocks_meet_an_infinite_input_as_the_dense_steps(block):
+    # example 9's infinite input makes its block's products not finite: the
+    # blocks give way to the dense steps, which recompute them
+    X, Y, theta, order = sparse_problem(np.float64, seed=3, sizes=WIDE)
+    X[order[9], 70] = np.inf
+    for lmbda in (0.0, 5.0):
+        dense = epoch(False, theta, X, Y, order, 1, 1, WIDE, lmbda, total=60)
+        blocked = epoch(True, theta, X, Y, order, 1, 1, WIDE, lmbda, block=block, total=60)
+        finite = np.isfinite(dense)
+        assert not finite.all()
+        np.testing.assert_array_equal(np.isfinite(blocked), finite)
+        np.testing.assert_array_equal(blocked[~finite], dense[~finite])
+        assert np.max(np.abs(blocked[finite] - dense[finite])) <= 1e-13 * np.max(
+            np.abs(dense[finite]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("stop", [6, 8, 2])
+def test_blocks_stop_at_an_output_error_not_finite_with_the_steps_before_it(dtype, stop):
+    # a NaN target: the epoch stops before that example (stop 6: the third
+    # of its block of 4, whose first two's steps are not yet in W1; 8: a
+    # block's first; 2: in the first block), its steps all in W1
+    X, Y, theta, order = sparse_problem(dtype, sizes=WIDE)
+    Y[order[stop], 0] = np.nan
+    dense, dense_ret = epoch(False, theta, X, Y, order, 1, 1, WIDE, total=40, returns=True)
+    blocked, ret = epoch(True, theta, X, Y, order, 1, 1, WIDE, block=4, total=40,
+                         returns=True)
+    assert dense_ret == (stop, False)
+    assert ret == dense_ret
+    assert not np.array_equal(dense, theta)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert np.max(np.abs(blocked - dense)) <= tol * np.max(np.abs(dense))
+
+
+def test_blocks_stop_at_a_signal_with_their_steps_taken():
+    # Ctrl-C (here a timer's KeyboardInterrupt) during an epoch in blocks of
+    # 12: it stops at the end of a block, every step taken so far in theta
+    import signal
+
+    X, Y, theta, order = sparse_problem(np.float64, sizes=WIDE)
+    long_order = np.tile(order, 2000)            # 800,000 examples
+    status = np.zeros(1, dtype=np.intp)
+    t = theta.copy()
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    before = _core._sparse_block()
+    vectors = _core._set_block_min_vectors(0)
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        _core._set_sparse_block(12)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(KeyboardInterrupt), threadpool_limits(1):
+            _core.sgd_epoch(t, WIDE, X, Y, long_order, 1, 0.5, 5.0, N,
+                            _core.COST_CROSS_ENTROPY, status=status)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        _core._set_sparse_block(before)
+        _core._set_block_min_vectors(vectors)
+    done = int(status[0])
+    assert 0 < done < len(long_order) and done % 12 == 0
+    # the same as an epoch of those examples alone (whose last block's pass
+    # computes no next products: their rows' steps are the same)
+    short = epoch(True, theta, X, Y, long_order, 1, 1, WIDE, block=12, total=done)
+    assert not np.array_equal(short, theta)
+    np.testing.assert_array_equal(t, short)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
