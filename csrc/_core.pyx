@@ -1767,13 +1767,18 @@ cdef inline bint sparse_suits(bint fuse, bint use_momentum, double beta, Py_ssiz
     least SPARSE_BETA_MIN, so that s stays far from 0), where the rows left
     out save more than listing and packing the others costs: a row's work
     grows with its vectors of n1 lanes, the packing with the mini-batch.
-    One thread, sparse over dense steps: 784-30-10 (4 vectors a row in
-    float64, 2 in float32) at mini-batches 1, 2, 4, 6: 0.63x, 0.82x, 0.92x,
-    1.20x (float64), 0.64x, 0.96x, 1.07x, 1.22x (float32); 784-100-10 (13
-    and 7 vectors) 0.44x-0.97x from 1 to 12 in both dtypes."""
+    One thread, sparse over dense steps (epochs alternated in one process):
+    784-30-10 (4 vectors a row in float64, 2 in float32) at mini-batches 2,
+    3, 4, 6, 8, 10, 12: 0.55x, 0.73x, 0.72x, 0.76x, 0.80x, 0.79x, 0.79x
+    (float64), 0.57x, 0.68x, 0.71x, 0.81x, 0.84x, 0.87x, 0.87x (float32);
+    784-10-10 (2 vectors in float64, 1 in float32) at 1, 4, 12: 0.53x,
+    0.87x, 0.97x (float64), 0.53x, 0.87x, 1.10x (float32; 0.94x at 6,
+    1.02x at 8); 784-100-10 (13 and 7 vectors) 0.44x-0.97x from 1 to 12 in
+    both dtypes.  Two threads split by inputs, 784-30-10 at 10: 0.88x
+    (float64), 0.90x (float32)."""
     cdef Py_ssize_t vectors = (n1 + 15) // 16 if single else (n1 + 7) // 8
     return (fuse and skip_zeros and not use_momentum and beta >= SPARSE_BETA_MIN
-            and (vectors >= 6 or mbs <= vectors))
+            and (vectors >= 2 or mbs <= 6))
 
 
 cdef void scale_weights(floating *W, Py_ssize_t P, Py_ssize_t N, Py_ssize_t ld,

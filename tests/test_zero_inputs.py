@@ -221,13 +221,14 @@ def test_the_forward_product_over_listed_inputs_meets_infinities(threads, where,
 
 # The fused steps of mini-batches up to 12 leave alone the rows of W1^T whose
 # input is zero in the mini-batch and the next, holding W1 = s V while the
-# epoch runs (the decay in s).  Where that pays: with 3 vectors a row
-# ([96, 24, 5] in float64) up to mini-batch 3, with 8 ([96, 60, 5]) at any;
-# in float32 (2 and 4 vectors) up to 2 and 4, so there mini-batches 3 and
-# 12 check that the dense steps they keep are unchanged.
+# epoch runs (the decay in s).  Where that pays: with 2 vectors a row or
+# more ([96, 24, 5]: 3 in float64, 2 in float32; [96, 60, 5]: 8 and 4) at
+# any mini-batch, with 1 ([96, 8, 5]) up to 6, so there mini-batch 12
+# checks that the dense steps it keeps are unchanged.
 WIDE = [96, 60, 5]
-FUSED = [(1, 1, SIZES), (3, 1, SIZES), (2, 1, WIDE), (12, 1, WIDE),
-         (1, 2, SIZES), (3, 2, WIDE), (12, 2, WIDE)]
+NARROW = [96, 8, 5]
+FUSED = [(1, 1, SIZES), (3, 1, SIZES), (12, 1, SIZES), (2, 1, WIDE), (12, 1, WIDE),
+         (4, 1, NARROW), (12, 1, NARROW), (1, 2, SIZES), (3, 2, WIDE), (12, 2, WIDE)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
