@@ -164,6 +164,7 @@ cdef extern from "nncore_kernels.h":
     int block_fetch
     int fetch_low
     int wide_groups
+    int unmasked_rows
     int nncore_kernels_available() nogil
     void nncore_bcast_d(Py_ssize_t P, Py_ssize_t Q, Py_ssize_t N, double alpha,
                         const double **rows, int by_q, const double *R,
@@ -544,6 +545,15 @@ def _set_block_fetch(bint on):
     the same).  Returns the value it replaces."""
     global block_fetch
     before, block_fetch = block_fetch, on
+    return bool(before)
+
+
+def _set_unmasked_rows(bint on):
+    """Turn on or off whole loads and stores of a row's last vector in the
+    fused step's groups of columns (see unmasked_rows in nncore_kernels.h;
+    benchmarks: the values are the same).  Returns the value it replaces."""
+    global unmasked_rows
+    before, unmasked_rows = unmasked_rows, on
     return bool(before)
 
 
@@ -2133,7 +2143,8 @@ cdef void working_copy(const Net *net, floating *theta, floating *work,
     and an epoch's working copy (work, net's layout; see first_transposed)
     in which layer 1's weights are held transposed in rows of net.ld1:
     into the copy if `into`, else back.  The copy's padding is left alone
-    (zero from its allocation, and kept zero by every step)."""
+    (zero from its allocation, and kept zero by every step -- but for 0
+    times an input that is not finite, NaN, which no real lane reads)."""
     cdef Py_ssize_t i, j, n0 = net.sizes[0], n1 = net.sizes[1], ld = net.ld1
     cdef Py_ssize_t rest = net.n_params - n0 * ld    # the other layers, the biases
     for j in range(n1):

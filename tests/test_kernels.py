@@ -225,6 +225,50 @@ def test_step_forward_in_groups_of_columns_changes_no_value(P, N, dtype, rule):
 
 @needs_own
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes", [[60, 30, 4], [60, 100, 4]], ids=["30", "100"])
+@pytest.mark.parametrize("mbs,threads,kw", [(1, 1, {}), (2, 1, {}), (1, 1, dict(mu=0.8)),
+                                            (1, 1, dict(lmbda=0.0)), (1, 2, {}),
+                                            (1, 1, dict(inf=True))])
+def test_whole_last_vectors_in_the_padding_change_no_value(dtype, sizes, mbs, threads, kw):
+    """The fused step's groups of columns load and store a row's last,
+    partial vector whole, into the working copy's padding (30 of 32 lanes
+    in float32, 30 of 32 and 100 of 104 in float64): the same epochs bit
+    for bit, sparse and dense, with momentum, on two threads, and with an
+    infinite input (NaN and infinities where they were)."""
+    rng = np.random.default_rng(sum(sizes) + mbs)
+    n = 80
+    X = rng.random((n, sizes[0])).astype(dtype)
+    X[rng.random(X.shape) < 0.7] = 0
+    if kw.get("inf"):
+        X[5, 3] = np.inf
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    theta0 = np.concatenate(
+        [rng.standard_normal(a * b) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:])]
+        + [rng.standard_normal(b) for b in sizes[1:]]).astype(dtype)
+    order = rng.permutation(n).astype(np.intp)
+    out = []
+    for on in (False, True):
+        theta = theta0.copy()
+        extra = {}
+        if "mu" in kw:
+            extra = dict(mu=kw["mu"], velocity=np.zeros_like(theta))
+        before = _core._set_unmasked_rows(on)
+        try:
+            ret = _core.sgd_epoch(theta, sizes, X, Y, order, mbs, 0.5, kw.get("lmbda", 5.0),
+                                  n, _core.COST_CROSS_ENTROPY, threads=threads, **extra)
+        finally:
+            _core._set_unmasked_rows(before)
+        out.append((theta, ret, extra.get("velocity")))
+    (a, ra, va), (b, rb, vb) = out
+    assert ra == rb
+    assert not np.array_equal(a, theta0)
+    np.testing.assert_array_equal(a, b)
+    if va is not None:
+        np.testing.assert_array_equal(va, vb)
+
+
+@needs_own
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("P,N,m,share", [(40, 24, 1, 0.3), (97, 70, 3, 0.5), (784, 300, 10, 0.6),
                                          (784, 600, 1, 0.3), (50, 17, 12, 1.0), (30, 9, 2, 0.0)])
 def test_step_forward_over_listed_rows(P, N, m, share, dtype):
