@@ -178,10 +178,6 @@ cdef extern from "nncore_kernels.h":
                                 Py_ssize_t n, int *idx) nogil
     Py_ssize_t nncore_nonzero_s(const float **rows, Py_ssize_t m, Py_ssize_t off,
                                 Py_ssize_t n, int *idx) nogil
-    Py_ssize_t nncore_list_pair_d(const double *a, const double *b, Py_ssize_t n,
-                                  int *idx, double *xa, double *xb) nogil
-    Py_ssize_t nncore_list_pair_s(const float *a, const float *b, Py_ssize_t n,
-                                  int *idx, float *xa, float *xb) nogil
     Py_ssize_t nncore_listed_tiles(Py_ssize_t M, Py_ssize_t N, int lanes) nogil
     Py_ssize_t nncore_group_words(Py_ssize_t P) nogil
     int nncore_group_vp
@@ -1081,9 +1077,12 @@ def step_forward(double alpha, const floating[:, ::1] XT, const floating[:, ::1]
             step_forward1(P, N, m, &XT[0, 0], &D[0, 0], coef, &XTn[0, 0], &W[0, 0],
                           &V[0, 0] if V is not None else NULL, N, &Z[0, 0], NULL, 0)
         return
-    # the listed inputs alone, packed as the sparse steps pack them
-    cdef floating[:, ::1] XS = np.ascontiguousarray(np.asarray(XT)[np.asarray(rows)])
-    cdef floating[:, ::1] XSn = np.ascontiguousarray(np.asarray(XTn)[np.asarray(rows)])
+    # the listed inputs alone, packed as the sparse steps pack them (m > 1)
+    cdef const floating[:, ::1] XS = XT    # (m = 1: the rows, read at the listed inputs)
+    cdef const floating[:, ::1] XSn = XTn
+    if m > 1:
+        XS = np.ascontiguousarray(np.asarray(XT)[np.asarray(rows)])
+        XSn = np.ascontiguousarray(np.asarray(XTn)[np.asarray(rows)])
     with nogil:
         step_forward1(P, N, m, &XS[0, 0], &D[0, 0], coef, &XSn[0, 0], &W[0, 0], NULL, N,
                       &Z[0, 0], NULL, 0, &rows[0], count)
@@ -1154,31 +1153,24 @@ def pack_rows(const floating[:, ::1] X):
     return out_arr
 
 
-def list_pair(const floating[::1] a, const floating[::1] b):
-    """The listing and packing of a sparse step at mini-batch 1
-    (nncore_list_pair), for tests: the inputs p where a[p] or b[p] is not
-    zero (or is NaN), ascending, and a and b at them.  Returns (count, idx,
-    xa, xb): arrays of len(a) + 32, the first count the kernel's, the rest
-    as they were before the call (-7).  Only where the CPU has the core's
-    kernels."""
-    cdef Py_ssize_t P = a.shape[0]
-    if not nncore_kernels_available():
-        raise RuntimeError("this CPU lacks AVX-512: the core's own kernels cannot run")
-    if b.shape[0] != P or P == 0:
-        raise ValueError(f"a and b need the same length, at least 1; got {P} and {b.shape[0]}")
-    dtype = np.float32 if floating is float else np.float64
+def list_nonzero(const floating[:, ::1] X):
+    """The listing of a sparse step (nonzero_inputs, nncore_nonzero on our
+    kernels), for tests: the inputs p where a row of X is not zero (or is
+    NaN), ascending.  Returns (count, idx): idx of X.shape[1] + 32 ints, the
+    first count the listing's, the rest as they were before the call (-7)."""
+    cdef Py_ssize_t m = X.shape[0], P = X.shape[1], q
+    if not 1 <= m <= 2 * NNCORE_FUSE_MAX_C or P == 0:
+        raise ValueError(f"X needs 1 to {2 * NNCORE_FUSE_MAX_C} rows of at least 1 input, "
+                         f"got {m} of {P}")
     idx_arr = np.full(P + 32, -7, dtype=np.intc)
-    xa_arr = np.full(P + 32, -7, dtype=dtype)
-    xb_arr = np.full(P + 32, -7, dtype=dtype)
     cdef int[::1] idx = idx_arr
-    cdef floating[::1] xa = xa_arr, xb = xb_arr
+    cdef const floating *rows[2 * NNCORE_FUSE_MAX_C]
+    for q in range(m):
+        rows[q] = &X[q, 0]
     cdef Py_ssize_t count
     with nogil:
-        if floating is float:
-            count = nncore_list_pair_s(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0])
-        else:
-            count = nncore_list_pair_d(&a[0], &b[0], P, &idx[0], &xa[0], &xb[0])
-    return count, idx_arr, xa_arr, xb_arr
+        count = nonzero_inputs(rows, m, P, &idx[0])
+    return count, idx_arr
 
 
 def group_order(const floating[:, ::1] X, Py_ssize_t window):
@@ -1837,7 +1829,8 @@ cdef inline void step_forward1(Py_ssize_t P, Py_ssize_t N, Py_ssize_t m,
     n_ahead rows ahead[i] (of P inputs) are fetched into cache meanwhile.
     With rowidx (plain steps only), only the count rows rowidx[0..count-1]
     of W are stepped and summed, XT and XTn packed for those inputs alone
-    (pack_listed): the other rows are left alone (see sparse_suits)."""
+    (pack_listed; at m = 1 the input rows themselves, read at those
+    inputs): the other rows are left alone (see sparse_suits)."""
     if rowidx != NULL and count == 0:
         memset(Z, 0, m * N * sizeof(floating))
         return
@@ -1904,19 +1897,17 @@ cdef bint sparse_step(Py_ssize_t P, Py_ssize_t n1, Py_ssize_t m, const floating 
     Returns False if Z is not all finite: V is then scaled back into W
     (w_s = 1), and the caller goes back to dense steps, recomputing Z."""
     cdef floating coef[5]
-    cdef Py_ssize_t count
-    if m == 1:      # listed and packed in one pass
-        if floating is float:
-            count = nncore_list_pair_s(urows[0], urows[1], P, nz, XS, XSn)
-        else:
-            count = nncore_list_pair_d(urows[0], urows[1], P, nz, XS, XSn)
-    else:
-        count = nonzero_inputs(urows, 2 * m, P, nz)
+    cdef Py_ssize_t count = nonzero_inputs(urows, 2 * m, P, nz)
+    cdef const floating *XT = urows[0]     # (m = 1: read where they lie)
+    cdef const floating *XTn = urows[1]
+    if m > 1:
         pack_listed(XS, XSn, urows, m, nz, count)
+        XT = XS
+        XTn = XSn
     w_s[0] = w_s[0] * beta
     coef[0] = <floating> (-step / w_s[0])
     coef[1] = 1
-    step_forward1(P, n1, m, XS, d1, coef, XSn, W, NULL, ld, Z, ahead, n_ahead,
+    step_forward1(P, n1, m, XT, d1, coef, XTn, W, NULL, ld, Z, ahead, n_ahead,
                   nz, count)
     if w_s[0] != 1:
         scale_weights(Z, m, n1, n1, <floating> w_s[0])

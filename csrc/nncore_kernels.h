@@ -660,43 +660,6 @@ NNCORE_TARGET static void nncore_gradient_tiles_##SFX(ptrdiff_t M, ptrdiff_t P, 
 NNCORE_GTILES(double, __m512d, __mmask8, d, 8)
 NNCORE_GTILES(float, __m512, __mmask16, s, 16)
 
-/* nncore_nonzero and the packing of the sparse steps in one pass, for a
-   mini-batch of one and the next (rows a and b): the inputs p < n not zero
-   (or NaN) in either, ascending, into idx; a[p] and b[p] into xa and xb at
-   the same places.  Returns their count.  Each block of lanes is
-   compressed in registers and written with a mask, so nothing is written
-   past the count.  (The fused step finds W's rows from idx: storing their
-   addresses here too took two more masked stores a block.) */
-#define NNCORE_LIST_PAIR(T, V, MASK, SFX, LANES, PS)                             \
-NNCORE_TARGET static ptrdiff_t nncore_list_pair_##SFX(const T *a, const T *b,    \
-        ptrdiff_t n, int *idx, T *xa, T *xb) {                                   \
-    ptrdiff_t j, count = 0;                                                      \
-    __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,  \
-                                     13, 14, 15);                                \
-    for (j = 0; j < n; j += LANES) {                                             \
-        MASK lim = n - j >= LANES ? (MASK) ~(MASK) 0                             \
-                                  : (MASK) ((1u << (n - j)) - 1);                \
-        V va = _mm512_maskz_loadu_##PS(lim, a + j);                              \
-        V vb = _mm512_maskz_loadu_##PS(lim, b + j);                              \
-        MASK nz = (MASK) (_mm512_mask_cmp_##PS##_mask(lim, va, _mm512_setzero_##PS(), \
-                                                      _CMP_NEQ_UQ)              \
-                          | _mm512_mask_cmp_##PS##_mask(lim, vb,                 \
-                                _mm512_setzero_##PS(), _CMP_NEQ_UQ));            \
-        int c = __builtin_popcount((unsigned) nz);                               \
-        MASK out = (MASK) ((1u << c) - 1);                                       \
-        __m512i ids = _mm512_maskz_compress_epi32((__mmask16) nz, iota);         \
-        _mm512_mask_storeu_##PS(xa + count, out, _mm512_maskz_compress_##PS(nz, va)); \
-        _mm512_mask_storeu_##PS(xb + count, out, _mm512_maskz_compress_##PS(nz, vb)); \
-        _mm512_mask_storeu_epi32(idx + count, (__mmask16) out, ids);             \
-        iota = _mm512_add_epi32(iota, _mm512_set1_epi32(LANES));                 \
-        count += c;                                                              \
-    }                                                                            \
-    return count;                                                                \
-}
-
-NNCORE_LIST_PAIR(double, __m512d, __mmask8, d, 8, pd)
-NNCORE_LIST_PAIR(float, __m512, __mmask16, s, 16, ps)
-
 /* An order of a mini-batch's m rows (rows[i], P <= 1024 inputs each) in
    which layer 1's tiles of h rows sum fewer zeros: each tile's rows share
    most of their inputs.  Greedy, in windows of `window` rows (at least h;
@@ -1152,8 +1115,8 @@ nncore_wstep_##SFX(int mom, MASK mk, T *w, T *v, V s, const V *c) {             
                 _Pragma("GCC unroll 4") for (int k = 0; k < K; k++)              \
                     NNCORE_SF_NEXT_LINE(IDX, MOM, LANES)                         \
             _Pragma("GCC unroll 2") for (int q = 0; q < M; q++) {                \
-                xs_[q] = _mm512_set1_##PS(x[p * M + q]);                         \
-                xns_[q] = _mm512_set1_##PS(xn[p * M + q]);                       \
+                xs_[q] = _mm512_set1_##PS(x[(xi_ ? (ptrdiff_t) wr[p] : p) * M + q]); \
+                xns_[q] = _mm512_set1_##PS(xn[(xi_ ? (ptrdiff_t) wr[p] : p) * M + q]); \
             }                                                                    \
             _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                \
                 V s_ = _mm512_setzero_##PS();                                    \
@@ -1196,6 +1159,10 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
     for (int i = 0; i < 2 + 3 * MOM; i++) c[i] = _mm512_set1_##PS(coef[i]);     \
     ptrdiff_t ncols = (N + LANES - 1) / LANES, a_next = 0;                       \
     (void) rowidx; (void) n_full;                                                \
+    /* listed rows of one example: XT and XTn are its input rows as they   \
+       lie, read at the listed inputs (no packing); of more, packed for     \
+       those inputs alone (sequential reads in every column pass) */        \
+    const int xi_ = IDX && M == 1;                                               \
     /* W beyond the L2: blocks of rows, the next one fetched meanwhile */      \
     ptrdiff_t pb = P * ldw * (ptrdiff_t) sizeof(T) > NNCORE_L2_PART ? NNCORE_PBLOCK : P; \
     for (ptrdiff_t p0 = 0; p0 < P; p0 += pb) {                                   \
@@ -1204,7 +1171,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
         ptrdiff_t f_row = p0 + pb, f_col = 0;                                    \
         if ((M <= 2 && ncols <= 4)                                               \
             || (M == 1 && wide_groups && N * (ptrdiff_t) sizeof(T) <= 4096)) {   \
-            const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
+            const T *x = xi_ ? XT : XT + p0 * M, *xn = xi_ ? XTn : XTn + p0 * M; \
             const int *wr = IDX ? rowidx + p0 : (const int *) 0;                    \
             for (ptrdiff_t j = 0; j < ncols; ) {                                 \
                 ptrdiff_t kk = ncols - j < 4 ? ncols - j : 4;                    \
@@ -1223,7 +1190,7 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
             T *w = W + p0 * ldw + j;                                             \
             T *v = MOM ? Vel + p0 * ldw + j : (T *) 0;                           \
             const T *x = XT + p0 * M, *xn = XTn + p0 * M;                        \
-            /* IDX: W's rows are rowidx[0..P-1] */                              \
+            /* IDX: W's rows are rowidx[0..P-1] (xi_: XT's and XTn's too) */    \
             const int *wr = IDX ? rowidx + p0 : (const int *) 0;                    \
             _Pragma("GCC unroll 16") for (int q = 0; q < M; q++) {                \
                 d[q] = _mm512_maskz_loadu_##PS(mk, D + q * ldd + j);             \
@@ -1238,12 +1205,14 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 if (rb < RB) {  /* the block's last rows, one at a time */      \
                     for (int i = 0; i < rb; i++) {                               \
                         V s1 = _mm512_setzero_##PS(), w1;                        \
+                        const T *xr = xi_ ? XT + (ptrdiff_t) wr[p + i] * M : x;  \
+                        const T *xnr = xi_ ? XTn + (ptrdiff_t) wr[p + i] * M : xn; \
                         if (IDX) w = W + wr[p + i] * ldw + j;                    \
                         _Pragma("GCC unroll 16") for (int q = 0; q < M; q++)      \
-                            s1 = _mm512_fmadd_##PS(_mm512_set1_##PS(x[q]), d[q], s1); \
+                            s1 = _mm512_fmadd_##PS(_mm512_set1_##PS(xr[q]), d[q], s1); \
                         w1 = nncore_wstep_##SFX(MOM, mk, w, v, s1, c);           \
                         _Pragma("GCC unroll 16") for (int r = 0; r < M; r++)      \
-                            acc[r] = _mm512_fmadd_##PS(_mm512_set1_##PS(xn[r]), w1, acc[r]); \
+                            acc[r] = _mm512_fmadd_##PS(_mm512_set1_##PS(xnr[r]), w1, acc[r]); \
                         w += ldw; x += M; xn += M;                               \
                         if (MOM) v += ldw;                                       \
                     }                                                            \
@@ -1259,13 +1228,15 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 }                                                                \
                 _Pragma("GCC unroll 16") for (int q = 0; q < M; q++)              \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
-                    sum[i] = _mm512_fmadd_##PS(_mm512_set1_##PS(x[i * M + q]), d[q], sum[i]); \
+                    sum[i] = _mm512_fmadd_##PS(_mm512_set1_##PS(                \
+                        xi_ ? XT[(ptrdiff_t) wr[p + i] * M + q] : x[i * M + q]), d[q], sum[i]); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                     wv[i] = nncore_wstep_##SFX(MOM, mk, IDX ? W + wr[p + i] * ldw + j : w + i * ldw, \
                                                MOM ? v + i * ldw : v, sum[i], c); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                 _Pragma("GCC unroll 16") for (int r = 0; r < M; r++)              \
-                    acc[r] = _mm512_fmadd_##PS(_mm512_set1_##PS(xn[i * M + r]), wv[i], acc[r]); \
+                    acc[r] = _mm512_fmadd_##PS(_mm512_set1_##PS(               \
+                        xi_ ? XTn[(ptrdiff_t) wr[p + i] * M + r] : xn[i * M + r]), wv[i], acc[r]); \
                 w += RB * ldw; x += RB * M; xn += RB * M;                        \
                 if (MOM) v += RB * ldw;                                          \
             }                                                                    \
@@ -1315,8 +1286,9 @@ static const nncore_stepfwd_##SFX##_fn nncore_stepfwds_##SFX[3][NNCORE_FUSE_MAX]
     nncore_stepfwd_i_##SFX##_12}};                                               \
 /* coef: {alpha, beta} if Vel is NULL, else momentum's {mu, cg, c2, a, b}      \
    (Vel then holds W's velocities, in W's layout).  With rowidx (plain      \
-   steps only), W's P rows are rows rowidx[0..P-1] of W (XT and XTn packed  \
-   alike), and the ahead rows hold n_full inputs. */                          \
+   steps only), W's P rows are rows rowidx[0..P-1] of W, XT and XTn packed  \
+   alike (m = 1: the input rows, of all n_full inputs, read at those rows), \
+   and the ahead rows hold n_full inputs. */                                  \
 static void nncore_step_forward_##SFX(ptrdiff_t P, ptrdiff_t N, int m,           \
         const T *XT, const T *D, ptrdiff_t ldd, const T *coef, const T *XTn,     \
         T *W, T *Vel, ptrdiff_t ldw, T *Z, ptrdiff_t ldz, const T *const *ahead, \
@@ -1400,16 +1372,6 @@ static void nncore_bcast_s(ptrdiff_t P, ptrdiff_t Q, ptrdiff_t N, float alpha,
 static ptrdiff_t nncore_nonzero_d(const double *const *rows, ptrdiff_t m, ptrdiff_t off,
         ptrdiff_t n, int *idx) {
     (void) rows; (void) m; (void) off; (void) n; (void) idx;
-    return -1;
-}
-static ptrdiff_t nncore_list_pair_d(const double *a, const double *b, ptrdiff_t n,
-        int *idx, double *xa, double *xb) {
-    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb;
-    return -1;
-}
-static ptrdiff_t nncore_list_pair_s(const float *a, const float *b, ptrdiff_t n,
-        int *idx, float *xa, float *xb) {
-    (void) a; (void) b; (void) n; (void) idx; (void) xa; (void) xb;
     return -1;
 }
 static int nncore_all_finite_d(const double *x, ptrdiff_t n) {

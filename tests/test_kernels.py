@@ -303,27 +303,26 @@ def test_step_forward_over_listed_rows(P, N, m, share, dtype):
 @settings(max_examples=150, deadline=None)
 @given(P=st.integers(1, 100), share=st.sampled_from([0.0, 0.2, 0.9, 1.0]),
        dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**32 - 1))
-def test_sparse_listing_of_a_pair(P, share, dtype, seed):
-    """A sparse step's listing at mini-batch 1: the inputs not zero in one
-    row or the next (NaN and infinities count, -0.0 does not) and their
-    values, over whole and partial blocks of lanes, and nothing written
-    past the count."""
+def test_sparse_listing(P, share, dtype, seed):
+    """A sparse step's listing (at mini-batch 1, of one row and the next):
+    the inputs not zero in one of the rows (NaN and infinities count, -0.0
+    does not), over whole and partial blocks of lanes, and nothing written
+    past the P ints of room its callers give it."""
     rng = np.random.default_rng(seed)
-    a, b = (np.where(rng.random(P) < share, rng.standard_normal(P), 0.0).astype(dtype)
-            for _ in range(2))
-    special = rng.integers(0, P, 3)
-    a[special[0]] = np.nan
-    b[special[1]] = -np.inf
-    a[special[2]], b[special[2]] = -0.0, 0.0
-    count, idx, xa, xb = _core.list_pair(a, b)
-    want = np.flatnonzero((a != 0) | (b != 0) | np.isnan(a) | np.isnan(b))
-    assert count == len(want)
-    np.testing.assert_array_equal(idx[:count], want)
-    np.testing.assert_array_equal(xa[:count], a[want])
-    np.testing.assert_array_equal(xb[:count], b[want])
-    assert np.all(idx[count:] == -7) and np.all(xa[count:] == -7) and np.all(xb[count:] == -7)
-    with pytest.raises(ValueError, match="the same length"):
-        _core.list_pair(a, b[:-1])
+    for m in (2, 1, 7):
+        X = np.where(rng.random((m, P)) < share / m, rng.standard_normal((m, P)),
+                     0.0).astype(dtype)
+        special = rng.integers(0, P, 3)
+        X[0, special[0]] = np.nan
+        X[-1, special[1]] = -np.inf
+        X[0, special[2]], X[-1, special[2]] = -0.0, 0.0
+        count, idx = _core.list_nonzero(X)
+        want = np.flatnonzero(((X != 0) | np.isnan(X)).any(axis=0))
+        assert count == len(want)
+        np.testing.assert_array_equal(idx[:count], want)
+        assert np.all(idx[P:] == -7)
+    with pytest.raises(ValueError, match="rows"):
+        _core.list_nonzero(np.zeros((25, P), dtype))
 
 
 def _greedy_groups(X, window, height=4):
