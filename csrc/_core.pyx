@@ -1932,7 +1932,11 @@ cdef bint sparse_step(Py_ssize_t P, Py_ssize_t n1, Py_ssize_t m, const floating 
 #                       - eta sum_(i<j) beta^(j-1-i) (x_(k+i) . x_(k+j)) d_(k+i),
 # a sum of j vectors of n1 (the inputs' dot products from the packed
 # rows).  The layers above layer 1 step at every example, as before.  The
-# result is the example-by-example steps' up to rounding.
+# pass takes the block's deltas scaled (alpha = beta = 1), and where the
+# listed rows lie within the L2 adds each example's term to a row in turn,
+# M multiply-adds where w + (their sum) took M + 2: 784-100-10 at
+# mini-batch 1, float64, 0.94x.  The result is the example-by-example
+# steps' up to rounding.
 cdef Py_ssize_t sparse_block = 4
 
 

@@ -1163,6 +1163,11 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
        lie, read at the listed inputs (no packing); of more, packed for     \
        those inputs alone (sequential reads in every column pass) */        \
     const int xi_ = IDX && M == 1;                                               \
+    /* listed rows with alpha = beta = 1 (blocked steps: D holds the scaled \
+       deltas), W within the L2: each term is added to the row in turn,     \
+       M multiply-adds where w + (the sum) took M + 2 */                     \
+    const int chain_ = IDX && coef[0] == (T) 1 && coef[1] == (T) 1              \
+        && P * ldw * (ptrdiff_t) sizeof(T) <= NNCORE_L2_PART;                    \
     /* W beyond the L2: blocks of rows, the next one fetched meanwhile */      \
     ptrdiff_t pb = P * ldw * (ptrdiff_t) sizeof(T) > NNCORE_L2_PART ? NNCORE_PBLOCK : P; \
     for (ptrdiff_t p0 = 0; p0 < P; p0 += pb) {                                   \
@@ -1208,9 +1213,14 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                         const T *xr = xi_ ? XT + (ptrdiff_t) wr[p + i] * M : x;  \
                         const T *xnr = xi_ ? XTn + (ptrdiff_t) wr[p + i] * M : xn; \
                         if (IDX) w = W + wr[p + i] * ldw + j;                    \
+                        if (chain_) s1 = _mm512_maskz_loadu_##PS(mk, w);         \
                         _Pragma("GCC unroll 16") for (int q = 0; q < M; q++)      \
                             s1 = _mm512_fmadd_##PS(_mm512_set1_##PS(xr[q]), d[q], s1); \
-                        w1 = nncore_wstep_##SFX(MOM, mk, w, v, s1, c);           \
+                        if (chain_) {                                            \
+                            _mm512_mask_storeu_##PS(w, mk, s1);                  \
+                            w1 = s1;                                             \
+                        } else                                                   \
+                            w1 = nncore_wstep_##SFX(MOM, mk, w, v, s1, c);       \
                         _Pragma("GCC unroll 16") for (int r = 0; r < M; r++)      \
                             acc[r] = _mm512_fmadd_##PS(_mm512_set1_##PS(xnr[r]), w1, acc[r]); \
                         w += ldw; x += M; xn += M;                               \
@@ -1224,15 +1234,21 @@ NNCORE_TARGET static void NAME(ptrdiff_t P, ptrdiff_t N, const T *XT, const T *D
                 if (j == 0) NNCORE_SF_AHEAD(IDX, LANES, p0 + p)                  \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++) {            \
                     NNCORE_SF_NEXT_LINE(IDX, MOM, LANES)                         \
-                    sum[i] = _mm512_setzero_##PS();                              \
+                    sum[i] = chain_                                              \
+                        ? _mm512_maskz_loadu_##PS(mk, W + wr[p + i] * ldw + j)   \
+                        : _mm512_setzero_##PS();                                 \
                 }                                                                \
                 _Pragma("GCC unroll 16") for (int q = 0; q < M; q++)              \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                     sum[i] = _mm512_fmadd_##PS(_mm512_set1_##PS(                \
                         xi_ ? XT[(ptrdiff_t) wr[p + i] * M + q] : x[i * M + q]), d[q], sum[i]); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
-                    wv[i] = nncore_wstep_##SFX(MOM, mk, IDX ? W + wr[p + i] * ldw + j : w + i * ldw, \
-                                               MOM ? v + i * ldw : v, sum[i], c); \
+                    if (chain_) {                                                \
+                        _mm512_mask_storeu_##PS(W + wr[p + i] * ldw + j, mk, sum[i]); \
+                        wv[i] = sum[i];                                          \
+                    } else                                                       \
+                        wv[i] = nncore_wstep_##SFX(MOM, mk, IDX ? W + wr[p + i] * ldw + j : w + i * ldw, \
+                                                   MOM ? v + i * ldw : v, sum[i], c); \
                 _Pragma("GCC unroll 4") for (int i = 0; i < RB; i++)              \
                 _Pragma("GCC unroll 16") for (int r = 0; r < M; r++)              \
                     acc[r] = _mm512_fmadd_##PS(_mm512_set1_##PS(               \
