@@ -1157,7 +1157,8 @@ def list_nonzero(const floating[:, ::1] X):
     """The listing of a sparse step (nonzero_inputs, nncore_nonzero on our
     kernels), for tests: the inputs p where a row of X is not zero (or is
     NaN), ascending.  Returns (count, idx): idx of X.shape[1] + 32 ints, the
-    first count the listing's, the rest as they were before the call (-7)."""
+    first count the listing's; it may write past them, but not past the
+    first X.shape[1] (the rest stay -7, as before the call)."""
     cdef Py_ssize_t m = X.shape[0], P = X.shape[1], q
     if not 1 <= m <= 2 * NNCORE_FUSE_MAX_C or P == 0:
         raise ValueError(f"X needs 1 to {2 * NNCORE_FUSE_MAX_C} rows of at least 1 input, "
